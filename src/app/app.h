@@ -1,0 +1,30 @@
+/* app: the daemon's shared context, reachable from every request. */
+#ifndef HANGAR_APP_H
+#define HANGAR_APP_H
+
+#include <uv.h>
+
+#include "http/http.h"
+#include "store/store.h"
+
+typedef struct app_config {
+    char listen[256];
+    char data_dir[4096];
+    char domain[256];
+    char log_file[4096];
+    http_limits limits;
+} app_config;
+
+typedef struct app {
+    app_config config;
+    uv_loop_t *loop;
+    store *store;
+    http_server *http;
+    int port;           /* bound port */
+    char base_url[512]; /* http://HOST:PORT as clients reach the API */
+} app;
+
+/* The app a request belongs to. */
+app *app_of(const http_request *req);
+
+#endif

@@ -1,0 +1,245 @@
+#include "app/serve.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "app/app.h"
+#include "auth/auth.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "router/router.h"
+
+static app the_app;
+static uv_signal_t sig_term, sig_int;
+static int exit_code;
+
+app *app_of(const http_request *req)
+{
+    return http_server_data(req->server);
+}
+
+void serve_usage(void)
+{
+    fputs("usage: hangar serve [options]\n"
+          "  --listen HOST:PORT      address to serve on (default 127.0.0.1:8080)\n"
+          "  --data DIR              data directory (default ./data, or $HANGAR_DATA)\n"
+          "  --domain DOMAIN         spaces are served at <subdomain>.DOMAIN (default localhost)\n"
+          "  --log FILE              write logs to FILE instead of stderr\n"
+          "  --header-timeout SECS   time allowed for a request head (default 10)\n"
+          "  --idle-timeout SECS     idle keep-alive and stalled body timeout (default 60)\n"
+          "  --shutdown-grace SECS   how long shutdown waits for in-flight requests (default 10)\n"
+          "  --max-header-bytes N    request line and headers limit (default 32768)\n"
+          "  --max-body BYTES        default request body limit (default 1048576)\n"
+          "  --debug                 verbose logging\n"
+          "environment:\n"
+          "  HANGAR_ADMIN_TOKEN      makes sure user admin exists holding this write token\n",
+          stderr);
+}
+
+static int parse_seconds(const char *arg, uint64_t *ms_out)
+{
+    char *end;
+    errno = 0;
+    double secs = strtod(arg, &end);
+    if (errno || *end || secs <= 0 || secs > 86400)
+        return -1;
+    *ms_out = (uint64_t)(secs * 1000);
+    return 0;
+}
+
+static int parse_args(app_config *cfg, int argc, char **argv)
+{
+    enum { O_LISTEN = 1, O_DATA, O_DOMAIN, O_LOG, O_HTO, O_ITO, O_GRACE, O_MHB, O_MB, O_DEBUG };
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"data", required_argument, NULL, O_DATA},
+        {"domain", required_argument, NULL, O_DOMAIN},
+        {"log", required_argument, NULL, O_LOG},
+        {"header-timeout", required_argument, NULL, O_HTO},
+        {"idle-timeout", required_argument, NULL, O_ITO},
+        {"shutdown-grace", required_argument, NULL, O_GRACE},
+        {"max-header-bytes", required_argument, NULL, O_MHB},
+        {"max-body", required_argument, NULL, O_MB},
+        {"debug", no_argument, NULL, O_DEBUG},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    snprintf(cfg->listen, sizeof cfg->listen, "127.0.0.1:8080");
+    const char *env_data = getenv("HANGAR_DATA");
+    snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", env_data && *env_data ? env_data : "data");
+    snprintf(cfg->domain, sizeof cfg->domain, "localhost");
+    http_limits_default(&cfg->limits);
+    int c;
+    long long n;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_LISTEN:
+            snprintf(cfg->listen, sizeof cfg->listen, "%s", optarg);
+            break;
+        case O_DATA:
+            snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", optarg);
+            break;
+        case O_DOMAIN:
+            snprintf(cfg->domain, sizeof cfg->domain, "%s", optarg);
+            break;
+        case O_LOG:
+            snprintf(cfg->log_file, sizeof cfg->log_file, "%s", optarg);
+            break;
+        case O_HTO:
+        case O_ITO:
+        case O_GRACE: {
+            uint64_t *target = c == O_HTO   ? &cfg->limits.header_timeout_ms
+                               : c == O_ITO ? &cfg->limits.idle_timeout_ms
+                                            : &cfg->limits.shutdown_grace_ms;
+            if (parse_seconds(optarg, target) < 0) {
+                fprintf(stderr, "hangar serve: bad duration '%s' (seconds, e.g. 2.5)\n", optarg);
+                return -1;
+            }
+            break;
+        }
+        case O_MHB:
+            if (util_parse_int(optarg, 1024, 1024 * 1024, &n) < 0) {
+                fprintf(stderr, "hangar serve: --max-header-bytes must be 1024..1048576\n");
+                return -1;
+            }
+            cfg->limits.max_header_bytes = (size_t)n;
+            break;
+        case O_MB:
+            if (util_parse_int(optarg, 1024, (long long)1 << 40, &n) < 0) {
+                fprintf(stderr, "hangar serve: --max-body must be at least 1024 bytes\n");
+                return -1;
+            }
+            cfg->limits.body_limit = (size_t)n;
+            break;
+        case O_DEBUG:
+            log_set_level(LOG_DEBUG);
+            break;
+        case 'h':
+            serve_usage();
+            exit(0);
+        default:
+            serve_usage();
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hangar serve: unexpected argument '%s'\n", argv[optind]);
+        serve_usage();
+        return -1;
+    }
+    return 0;
+}
+
+/* Makes DATA and its layout; DATA is private to the daemon (mode 0700). */
+static int prepare_data_dir(const char *dir)
+{
+    if (util_mkdir_p(dir, 0700) < 0) {
+        log_error("serve", "cannot create data directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    chmod(dir, 0700);
+    static const char *const subdirs[] = {"repos", "builds", "cache", "volumes", "logs"};
+    for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, subdirs[i]);
+        if (util_mkdir_p(path, 0700) < 0) {
+            log_error("serve", "cannot create %s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void on_handle_close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void on_http_drained(http_server *server)
+{
+    (void)server;
+    log_info("serve", "all requests finished, stopping");
+    uv_signal_stop(&sig_term);
+    uv_signal_stop(&sig_int);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    http_server_free(the_app.http);
+    the_app.http = NULL;
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    static int count;
+    if (++count > 1) {
+        log_warn("serve", "second signal, exiting now");
+        exit(1);
+    }
+    log_info("serve", "received %s, shutting down gracefully", strsignal(signum));
+    http_server_shutdown(the_app.http, on_http_drained);
+}
+
+int serve_main(int argc, char **argv)
+{
+    app *a = &the_app;
+    if (parse_args(&a->config, argc, argv) < 0)
+        return 2;
+    if (a->config.log_file[0] && log_open(a->config.log_file) < 0) {
+        fprintf(stderr, "hangar serve: cannot open log file %s: %s\n", a->config.log_file,
+                strerror(errno));
+        return 1;
+    }
+    if (sodium_init() < 0) {
+        log_error("serve", "libsodium failed to initialise");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (prepare_data_dir(a->config.data_dir) < 0)
+        return 1;
+    if (store_open(a->config.data_dir, &a->store) != STORE_OK) {
+        log_error("serve", "cannot open the store in %s", a->config.data_dir);
+        return 1;
+    }
+    const char *admin_token = getenv("HANGAR_ADMIN_TOKEN");
+    if (admin_token && *admin_token && auth_ensure_admin_token(a->store, admin_token) < 0) {
+        log_error("serve", "cannot set up the admin token from HANGAR_ADMIN_TOKEN");
+        store_close(a->store);
+        return 1;
+    }
+
+    a->loop = uv_default_loop();
+    a->http = http_server_new(a->loop, &a->config.limits, router_on_head, a);
+    int rc = a->http ? http_server_listen(a->http, a->config.listen) : UV_ENOMEM;
+    if (rc < 0) {
+        log_error("serve", "cannot listen on %s: %s", a->config.listen, uv_strerror(rc));
+        store_close(a->store);
+        return 1;
+    }
+    a->port = http_server_port(a->http);
+    snprintf(a->base_url, sizeof a->base_url, "http://%s", a->config.listen);
+    uv_signal_init(a->loop, &sig_term);
+    uv_signal_init(a->loop, &sig_int);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    log_info("serve", "hangar %s listening on %s (port %d), data in %s", HANGAR_VERSION,
+             a->config.listen, a->port, a->config.data_dir);
+
+    uv_run(a->loop, UV_RUN_DEFAULT);
+
+    uv_walk(a->loop, on_handle_close_walk, NULL);
+    uv_run(a->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(a->loop) != 0)
+        log_warn("serve", "event loop closed with handles still open");
+    store_close(a->store);
+    log_info("serve", "stopped");
+    log_close();
+    return exit_code;
+}

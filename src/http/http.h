@@ -1,0 +1,133 @@
+/* http: the HTTP/1.1 server core.
+ *
+ * One http_server per libuv loop. Requests are parsed with the packaged
+ * http_parser (nodejs/http-parser); Hangar only adds limits, timeouts,
+ * keep-alive and pipelining in order, and the response writer.
+ *
+ * Life of a request: when its head is parsed the server calls the on_head
+ * callback (the router), which picks a handler and either leaves the request
+ * in buffered mode (the body is collected up to req->body_limit, then
+ * req->on_complete runs) or switches it to streaming mode (req->on_body and
+ * req->on_body_end see the body as it arrives). The handler answers with the
+ * http_resp_* functions, synchronously or later from the loop. Only when the
+ * response has ended does the server parse the next pipelined request. */
+#ifndef HANGAR_HTTP_H
+#define HANGAR_HTTP_H
+
+#include <http_parser.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "lib/buf.h"
+
+typedef struct http_server http_server;
+typedef struct http_conn http_conn;
+typedef struct http_request http_request;
+
+typedef struct http_header {
+    char *name;
+    char *value;
+} http_header;
+
+typedef struct http_limits {
+    size_t max_header_bytes;    /* request line + headers; over it: 431 */
+    size_t max_headers;         /* header count; over it: 431 */
+    size_t body_limit;          /* default per-request body limit; routes may change it */
+    uint64_t header_timeout_ms; /* whole head must arrive within this; else 408 */
+    uint64_t idle_timeout_ms;   /* idle keep-alive connections and stalled bodies */
+    uint64_t shutdown_grace_ms; /* graceful shutdown waits this long for in-flight work */
+} http_limits;
+
+void http_limits_default(http_limits *limits);
+
+typedef void (*http_head_cb)(http_request *req);
+
+struct http_request {
+    http_conn *conn;
+    http_server *server;
+    enum http_method method;
+    char *url;   /* request target as sent */
+    char *path;  /* path part of the target, not percent-decoded */
+    char *query; /* after '?', or NULL */
+    http_header *headers;
+    size_t nheaders;
+    unsigned short http_major, http_minor;
+    bool keep_alive;
+    int64_t content_length; /* -1 when absent (chunked or no body) */
+
+    /* Body handling, chosen by the on_head callback. */
+    size_t body_limit;
+    buf body;
+    void (*on_complete)(http_request *req);
+    int (*on_body)(http_request *req, const char *data, size_t len); /* streaming */
+    void (*on_body_end)(http_request *req);
+    /* The connection died before the response ended: release ctx, stop work. */
+    void (*on_abort)(http_request *req);
+    /* The write queue drained after http_resp_write reported backpressure. */
+    void (*on_drain)(http_request *req);
+    void *ctx;
+
+    /* Path parameters captured by the router (owned, percent-decoded). */
+    char *params[8];
+    int nparams;
+
+    /* For the access log. */
+    char *user; /* authenticated user name, if any (owned) */
+    char remote[64];
+    char request_id[20];
+    uint64_t start_ms;
+
+    /* Response state (owned by the server). */
+    int status;
+    buf resp_head;
+    bool resp_started;
+    bool resp_chunked;
+    bool resp_ended;
+    bool message_complete;
+    bool head_only;
+    uint64_t resp_bytes;
+};
+
+/* Creates a server on loop; on_head is called for every request head. */
+http_server *http_server_new(uv_loop_t *loop, const http_limits *limits, http_head_cb on_head,
+                             void *user_data);
+void *http_server_data(http_server *server);
+/* Binds and listens on "HOST:PORT"; 0 or a negative libuv error. */
+int http_server_listen(http_server *server, const char *listen_addr);
+/* The port actually bound (useful with port 0). */
+int http_server_port(http_server *server);
+/* Stops accepting, lets in-flight requests finish (up to shutdown_grace_ms),
+ * closes idle connections, then calls done. */
+void http_server_shutdown(http_server *server, void (*done)(http_server *));
+/* Closes the server's handles; the loop frees the struct once they are closed. */
+void http_server_free(http_server *server);
+size_t http_server_connections(http_server *server);
+
+/* Request helpers. */
+const char *http_header_get(const http_request *req, const char *name);
+/* Copies the decoded value of query parameter name into a new string, or NULL. */
+char *http_query_get(const http_request *req, const char *name);
+const char *http_method_name(const http_request *req);
+
+/* Response. Headers first, then begin, write*, end; or http_respond in one go.
+ * content_length < 0 means unknown: chunked for HTTP/1.1, close-delimited for 1.0. */
+void http_resp_header(http_request *req, const char *name, const char *value);
+void http_resp_headerf(http_request *req, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void http_resp_begin(http_request *req, int status, int64_t content_length);
+/* Queues data; returns 1 when the caller should wait for on_drain, 0 otherwise,
+ * -1 when the connection is gone. */
+int http_resp_write(http_request *req, const void *data, size_t len);
+void http_resp_end(http_request *req);
+void http_respond(http_request *req, int status, const char *content_type, const void *body,
+                  size_t len);
+/* Stops reading the request body until resume (backpressure for streaming). */
+void http_request_pause(http_request *req);
+void http_request_resume(http_request *req);
+/* Forces the connection to close once this response ends. */
+void http_request_close_after(http_request *req);
+
+const char *http_status_text(int status);
+
+#endif

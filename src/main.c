@@ -1,0 +1,56 @@
+/* hangar: one binary, the daemon (`hangar serve`) and the commands around it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "app/serve.h"
+#include "cli/admin.h"
+
+static void usage(FILE *out)
+{
+    fputs("hangar: a self-hosted Hugging Face Spaces\n"
+          "\n"
+          "usage: hangar COMMAND [options]\n"
+          "\n"
+          "commands:\n"
+          "  serve                     run the daemon (see: hangar help serve)\n"
+          "  user add NAME [--admin]   create a user on the data directory, print its token\n"
+          "  token create USER         print a new access token [--role read|write] [--name N]\n"
+          "  version                   print the version\n"
+          "  help [COMMAND]            this help, or a command's\n"
+          "\n"
+          "user and token work on the data directory given by --data DIR, $HANGAR_DATA or\n"
+          "./data, and may run while the daemon does.\n"
+          "\n"
+          "exit status: 0 success, 1 failure, 2 usage error.\n",
+          out);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0)
+        return serve_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "user") == 0)
+        return admin_user_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "token") == 0)
+        return admin_token_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("hangar %s\n", HANGAR_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        if (argc > 2 && strcmp(argv[2], "serve") == 0) {
+            serve_usage();
+            return 0;
+        }
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "hangar: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

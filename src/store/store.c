@@ -1,0 +1,275 @@
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+
+struct store {
+    sqlite3 *db;
+};
+
+/* Append-only: never edit a migration that has shipped, add a new one. */
+static const char *const migrations[] = {
+    /* 1: accounts */
+    "CREATE TABLE users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  fullname TEXT NOT NULL DEFAULT '',"
+    "  is_admin INTEGER NOT NULL DEFAULT 0,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE TABLE tokens ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  role TEXT NOT NULL CHECK (role IN ('read','write')),"
+    "  display_name TEXT NOT NULL DEFAULT '',"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  created_ms INTEGER NOT NULL,"
+    "  last_used_ms INTEGER);"
+    "CREATE INDEX tokens_user ON tokens(user_id);",
+};
+
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        log_error("store", "%s (while running: %.80s)", err ? err : "unknown error", sql);
+        sqlite3_free(err);
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+int store_schema_version(store *st)
+{
+    sqlite3_stmt *stmt;
+    int version = -1;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        version = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+    return version;
+}
+
+static int migrate(store *st)
+{
+    int version = store_schema_version(st);
+    if (version < 0)
+        return STORE_ERROR;
+    if (version > NMIGRATIONS) {
+        log_error("store", "database schema %d is newer than this hangar (%d): upgrade hangar",
+                  version, NMIGRATIONS);
+        return STORE_ERROR;
+    }
+    for (int v = version; v < NMIGRATIONS; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+        if (store_begin(st) < 0)
+            return STORE_ERROR;
+        if (exec_sql(st->db, migrations[v]) < 0 || exec_sql(st->db, pragma) < 0) {
+            store_rollback(st);
+            log_error("store", "migration %d failed", v + 1);
+            return STORE_ERROR;
+        }
+        if (store_commit(st) < 0)
+            return STORE_ERROR;
+        log_info("store", "applied schema migration %d", v + 1);
+    }
+    return STORE_OK;
+}
+
+int store_open(const char *data_dir, store **out)
+{
+    *out = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/hangar.db", data_dir);
+    store *st = calloc(1, sizeof *st);
+    if (!st)
+        return STORE_ERROR;
+    int rc = sqlite3_open_v2(
+        path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("store", "cannot open %s: %s", path, sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    /* WAL + synchronous=NORMAL: a crash loses at most the last transactions
+     * since the last checkpoint sync, never consistency. FULL for durability
+     * of acknowledged writes. */
+    if (exec_sql(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                         "PRAGMA foreign_keys=ON;") < 0)
+        goto fail;
+    if (migrate(st) < 0)
+        goto fail;
+    *out = st;
+    return STORE_OK;
+fail:
+    store_close(st);
+    return STORE_ERROR;
+}
+
+void store_close(store *st)
+{
+    if (!st)
+        return;
+    if (st->db)
+        sqlite3_close_v2(st->db);
+    free(st);
+}
+
+sqlite3 *store_db(store *st)
+{
+    return st->db;
+}
+
+int store_begin(store *st)
+{
+    return exec_sql(st->db, "BEGIN IMMEDIATE");
+}
+
+int store_commit(store *st)
+{
+    return exec_sql(st->db, "COMMIT");
+}
+
+void store_rollback(store *st)
+{
+    exec_sql(st->db, "ROLLBACK");
+}
+
+static sqlite3_stmt *prepare(store *st, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        log_error("store", "prepare failed: %s (%.80s)", sqlite3_errmsg(st->db), sql);
+        return NULL;
+    }
+    return stmt;
+}
+
+static void copy_text(char *dst, size_t size, sqlite3_stmt *stmt, int col)
+{
+    const unsigned char *t = sqlite3_column_text(stmt, col);
+    snprintf(dst, size, "%s", t ? (const char *)t : "");
+}
+
+int store_user_create(store *st, const char *name, bool admin, int64_t *id_out)
+{
+    sqlite3_stmt *stmt =
+        prepare(st, "INSERT INTO users(name, fullname, is_admin, created_ms) VALUES(?,?,?,?)");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(stmt, 3, admin ? 1 : 0);
+    sqlite3_bind_int64(stmt, 4, util_now_ms());
+    int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (rc == SQLITE_CONSTRAINT)
+        return STORE_EXISTS;
+    if (rc != SQLITE_DONE) {
+        log_error("store", "creating user %s: %s", name, sqlite3_errmsg(st->db));
+        return STORE_ERROR;
+    }
+    if (id_out)
+        *id_out = sqlite3_last_insert_rowid(st->db);
+    return STORE_OK;
+}
+
+static void read_user(sqlite3_stmt *stmt, int col, store_user *out)
+{
+    out->id = sqlite3_column_int64(stmt, col);
+    copy_text(out->name, sizeof out->name, stmt, col + 1);
+    copy_text(out->fullname, sizeof out->fullname, stmt, col + 2);
+    out->admin = sqlite3_column_int(stmt, col + 3) != 0;
+    out->created_ms = sqlite3_column_int64(stmt, col + 4);
+}
+
+static int user_query(store *st, const char *sql, const char *name, int64_t id, store_user *out)
+{
+    sqlite3_stmt *stmt = prepare(st, sql);
+    if (!stmt)
+        return STORE_ERROR;
+    if (name)
+        sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int64(stmt, 1, id);
+    int rc = sqlite3_step(stmt);
+    int result = STORE_NOTFOUND;
+    if (rc == SQLITE_ROW) {
+        read_user(stmt, 0, out);
+        result = STORE_OK;
+    } else if (rc != SQLITE_DONE) {
+        log_error("store", "user lookup: %s", sqlite3_errmsg(st->db));
+        result = STORE_ERROR;
+    }
+    sqlite3_finalize(stmt);
+    return result;
+}
+
+int store_user_by_name(store *st, const char *name, store_user *out)
+{
+    return user_query(st, "SELECT id, name, fullname, is_admin, created_ms FROM users WHERE name=?",
+                      name, 0, out);
+}
+
+int store_user_by_id(store *st, int64_t id, store_user *out)
+{
+    return user_query(st, "SELECT id, name, fullname, is_admin, created_ms FROM users WHERE id=?",
+                      NULL, id, out);
+}
+
+int store_token_create(store *st, int64_t user_id, const char *role, const char *display_name,
+                       const char *hash)
+{
+    sqlite3_stmt *stmt = prepare(st, "INSERT INTO tokens(user_id, role, display_name, hash, "
+                                     "created_ms) VALUES(?,?,?,?,?)");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_int64(stmt, 1, user_id);
+    sqlite3_bind_text(stmt, 2, role, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, display_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 5, util_now_ms());
+    int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (rc == SQLITE_CONSTRAINT)
+        return STORE_EXISTS;
+    if (rc != SQLITE_DONE) {
+        log_error("store", "creating token: %s", sqlite3_errmsg(st->db));
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+int store_token_by_hash(store *st, const char *hash, store_token *token, store_user *user)
+{
+    sqlite3_stmt *stmt =
+        prepare(st, "SELECT t.id, t.user_id, t.role, t.display_name, t.created_ms,"
+                    " u.id, u.name, u.fullname, u.is_admin, u.created_ms"
+                    " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash=?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    int result = STORE_NOTFOUND;
+    if (rc == SQLITE_ROW) {
+        token->id = sqlite3_column_int64(stmt, 0);
+        token->user_id = sqlite3_column_int64(stmt, 1);
+        copy_text(token->role, sizeof token->role, stmt, 2);
+        copy_text(token->display_name, sizeof token->display_name, stmt, 3);
+        token->created_ms = sqlite3_column_int64(stmt, 4);
+        read_user(stmt, 5, user);
+        result = STORE_OK;
+    } else if (rc != SQLITE_DONE) {
+        log_error("store", "token lookup: %s", sqlite3_errmsg(st->db));
+        result = STORE_ERROR;
+    }
+    sqlite3_finalize(stmt);
+    return result;
+}
