@@ -11,9 +11,20 @@
 
 #define INVALID_CREDENTIALS "Invalid credentials in Authorization header"
 
-static const route api_routes[] = {
+static const route api_account_routes[] = {
     {HTTP_GET, "/api/health", api_health, NULL, 0},
     {HTTP_GET, "/api/whoami-v2", api_whoami, NULL, 0},
+};
+static const size_t api_account_routes_count =
+    sizeof api_account_routes / sizeof api_account_routes[0];
+
+/* Every route table of the API, tried in order. */
+static const struct {
+    const route *routes;
+    const size_t *count;
+} api_tables[] = {
+    {api_account_routes, &api_account_routes_count},
+    {api_space_routes, &api_space_routes_count},
 };
 
 /* Browsers running @huggingface/hub read these headers across origins. */
@@ -112,6 +123,8 @@ void api_route(http_request *req)
         req->on_complete = api_preflight;
         return;
     }
-    if (!router_dispatch(req, api_routes, sizeof api_routes / sizeof api_routes[0]))
-        req->on_complete = api_not_found;
+    for (size_t i = 0; i < sizeof api_tables / sizeof api_tables[0]; i++)
+        if (router_dispatch(req, api_tables[i].routes, *api_tables[i].count))
+            return;
+    req->on_complete = api_not_found;
 }

@@ -10,6 +10,8 @@
 
 #include "auth/auth.h"
 #include "http/http.h"
+#include "router/router.h"
+#include "space/space.h"
 
 /* Router entry for paths under /api. */
 void api_route(http_request *req);
@@ -27,8 +29,26 @@ bool api_identify(http_request *req, auth_identity *id, bool require);
 /* Parses the body as a JSON object; answers 400 and returns NULL when it is not. */
 json_t *api_parse_body(http_request *req);
 
+typedef enum { API_READ, API_WRITE } api_access;
+
+/* Loads space owner/name for the caller with the access needed. Answers the
+ * request and returns false when it is not found, not visible (anonymous: 401
+ * with WWW-Authenticate so git prompts; others: 404 RepoNotFound) or not
+ * writable (403). */
+bool api_space_load(http_request *req, const char *owner, const char *name, api_access need,
+                    auth_identity *id, space *sp);
+/* DATA/repos/<owner>/<name>.git of a loaded space. */
+void api_space_repo_path(http_request *req, const space *sp, char *out, size_t size);
+/* SpaceInfo JSON at commit sha ("" for an empty repository); full adds
+ * cardData and siblings. */
+json_t *api_space_json(http_request *req, const space *sp, const char *sha, bool full);
+
 /* Handlers. */
 void api_health(http_request *req);
 void api_whoami(http_request *req);
+
+/* Route tables of the API, one per resource file. */
+extern const route api_space_routes[];
+extern const size_t api_space_routes_count;
 
 #endif

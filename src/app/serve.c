@@ -11,6 +11,7 @@
 
 #include "app/app.h"
 #include "auth/auth.h"
+#include "git/repo.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "router/router.h"
@@ -202,6 +203,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    repo_global_init();
     if (prepare_data_dir(a->config.data_dir) < 0)
         return 1;
     if (store_open(a->config.data_dir, &a->store) != STORE_OK) {

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/files.h"
+#include "git/transport.h"
 #include "lib/util.h"
 
 static void clear_params(http_request *req)
@@ -96,6 +98,10 @@ void router_on_head(http_request *req)
     if (util_has_prefix(req->path, "/api/") || strcmp(req->path, "/api") == 0) {
         api_route(req);
         return;
+    }
+    if (util_has_prefix(req->path, "/spaces/")) {
+        if (transport_route(req) || files_route(req))
+            return;
     }
     req->on_complete = api_not_found;
 }

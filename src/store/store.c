@@ -29,6 +29,29 @@ static const char *const migrations[] = {
     "  created_ms INTEGER NOT NULL,"
     "  last_used_ms INTEGER);"
     "CREATE INDEX tokens_user ON tokens(user_id);",
+    /* 2: spaces and their events */
+    "CREATE TABLE spaces ("
+    "  id INTEGER PRIMARY KEY,"
+    "  hex_id TEXT NOT NULL UNIQUE,"
+    "  owner_id INTEGER NOT NULL REFERENCES users(id),"
+    "  owner TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  full_id TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    "  sdk TEXT NOT NULL,"
+    "  private INTEGER NOT NULL DEFAULT 0,"
+    "  subdomain TEXT NOT NULL UNIQUE,"
+    "  sha TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL,"
+    "  last_modified_ms INTEGER NOT NULL);"
+    "CREATE INDEX spaces_owner ON spaces(owner_id);"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  space_id INTEGER NOT NULL REFERENCES spaces(id) ON DELETE CASCADE,"
+    "  kind TEXT NOT NULL,"
+    "  data TEXT NOT NULL DEFAULT '{}',"
+    "  created_ms INTEGER NOT NULL,"
+    "  consumed INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX events_space ON events(space_id, id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -272,4 +295,204 @@ int store_token_by_hash(store *st, const char *hash, store_token *token, store_u
     }
     sqlite3_finalize(stmt);
     return result;
+}
+
+/* ---- spaces ------------------------------------------------------------- */
+
+#define SPACE_COLUMNS                                                                              \
+    "id, hex_id, owner_id, owner, name, full_id, sdk, private, subdomain, sha, created_ms,"        \
+    " last_modified_ms"
+
+static void read_space(sqlite3_stmt *stmt, space *sp)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->id = sqlite3_column_int64(stmt, 0);
+    copy_text(sp->hex_id, sizeof sp->hex_id, stmt, 1);
+    sp->owner_id = sqlite3_column_int64(stmt, 2);
+    copy_text(sp->owner, sizeof sp->owner, stmt, 3);
+    copy_text(sp->name, sizeof sp->name, stmt, 4);
+    copy_text(sp->full_id, sizeof sp->full_id, stmt, 5);
+    copy_text(sp->sdk, sizeof sp->sdk, stmt, 6);
+    sp->is_private = sqlite3_column_int(stmt, 7) != 0;
+    copy_text(sp->subdomain, sizeof sp->subdomain, stmt, 8);
+    copy_text(sp->sha, sizeof sp->sha, stmt, 9);
+    sp->created_ms = sqlite3_column_int64(stmt, 10);
+    sp->last_modified_ms = sqlite3_column_int64(stmt, 11);
+}
+
+/* Runs a statement expected to change rows; STORE_NOTFOUND when none changed. */
+static int step_change(store *st, sqlite3_stmt *stmt, const char *what)
+{
+    int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (rc == SQLITE_CONSTRAINT)
+        return STORE_EXISTS;
+    if (rc != SQLITE_DONE) {
+        log_error("store", "%s: %s", what, sqlite3_errmsg(st->db));
+        return STORE_ERROR;
+    }
+    return sqlite3_changes(st->db) > 0 ? STORE_OK : STORE_NOTFOUND;
+}
+
+int store_space_create(store *st, space *sp)
+{
+    sqlite3_stmt *stmt =
+        prepare(st, "INSERT INTO spaces(hex_id, owner_id, owner, name, full_id, sdk, private,"
+                    " subdomain, sha, created_ms, last_modified_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+    if (!stmt)
+        return STORE_ERROR;
+    snprintf(sp->full_id, sizeof sp->full_id, "%s/%s", sp->owner, sp->name);
+    sqlite3_bind_text(stmt, 1, sp->hex_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, sp->owner_id);
+    sqlite3_bind_text(stmt, 3, sp->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, sp->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 5, sp->full_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 6, sp->sdk, -1, SQLITE_STATIC);
+    sqlite3_bind_int(stmt, 7, sp->is_private);
+    sqlite3_bind_text(stmt, 8, sp->subdomain, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 9, sp->sha, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 10, sp->created_ms);
+    sqlite3_bind_int64(stmt, 11, sp->last_modified_ms);
+    int rc = step_change(st, stmt, "creating space");
+    if (rc == STORE_OK)
+        sp->id = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+static int space_query_one(store *st, const char *sql, const char *a, const char *b, space *out)
+{
+    sqlite3_stmt *stmt = prepare(st, sql);
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_text(stmt, 1, a, -1, SQLITE_STATIC);
+    if (b)
+        sqlite3_bind_text(stmt, 2, b, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    int result = STORE_NOTFOUND;
+    if (rc == SQLITE_ROW) {
+        read_space(stmt, out);
+        result = STORE_OK;
+    } else if (rc != SQLITE_DONE) {
+        log_error("store", "space lookup: %s", sqlite3_errmsg(st->db));
+        result = STORE_ERROR;
+    }
+    sqlite3_finalize(stmt);
+    return result;
+}
+
+int store_space_get(store *st, const char *owner, const char *name, space *out)
+{
+    char full[2 * SPACE_NAME_MAX + 2];
+    snprintf(full, sizeof full, "%s/%s", owner, name);
+    return space_query_one(st, "SELECT " SPACE_COLUMNS " FROM spaces WHERE full_id=?", full, NULL,
+                           out);
+}
+
+int store_space_by_subdomain(store *st, const char *subdomain, space *out)
+{
+    return space_query_one(st, "SELECT " SPACE_COLUMNS " FROM spaces WHERE subdomain=?", subdomain,
+                           NULL, out);
+}
+
+int store_space_delete(store *st, int64_t id)
+{
+    sqlite3_stmt *stmt = prepare(st, "DELETE FROM spaces WHERE id=?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_int64(stmt, 1, id);
+    return step_change(st, stmt, "deleting space");
+}
+
+int store_space_set_private(store *st, int64_t id, bool is_private)
+{
+    sqlite3_stmt *stmt = prepare(st, "UPDATE spaces SET private=? WHERE id=?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_int(stmt, 1, is_private);
+    sqlite3_bind_int64(stmt, 2, id);
+    return step_change(st, stmt, "changing visibility");
+}
+
+int store_space_set_sha(store *st, int64_t id, const char *sha)
+{
+    sqlite3_stmt *stmt = prepare(st, "UPDATE spaces SET sha=?, last_modified_ms=? WHERE id=?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_text(stmt, 1, sha, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, util_now_ms());
+    sqlite3_bind_int64(stmt, 3, id);
+    return step_change(st, stmt, "recording head");
+}
+
+int store_space_rename(store *st, int64_t id, int64_t owner_id, const char *owner, const char *name,
+                       const char *subdomain)
+{
+    sqlite3_stmt *stmt = prepare(st, "UPDATE spaces SET owner_id=?, owner=?, name=?, full_id=?,"
+                                     " subdomain=?, last_modified_ms=? WHERE id=?");
+    if (!stmt)
+        return STORE_ERROR;
+    char full[2 * SPACE_NAME_MAX + 2];
+    snprintf(full, sizeof full, "%s/%s", owner, name);
+    sqlite3_bind_int64(stmt, 1, owner_id);
+    sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, full, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 5, subdomain, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 6, util_now_ms());
+    sqlite3_bind_int64(stmt, 7, id);
+    return step_change(st, stmt, "renaming space");
+}
+
+int store_space_list(store *st, const store_space_query *q, void (*fn)(const space *, void *),
+                     void *arg)
+{
+    const char *order = "last_modified_ms";
+    if (q->sort && strcmp(q->sort, "createdAt") == 0)
+        order = "created_ms";
+    else if (q->sort && strcmp(q->sort, "id") == 0)
+        order = "full_id";
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT " SPACE_COLUMNS " FROM spaces WHERE (?1 IS NULL OR owner=?1)"
+             " AND (?2 IS NULL OR instr(lower(full_id), lower(?2)) > 0)"
+             " AND (private=0 OR owner_id=?3 OR ?4)"
+             " ORDER BY %s %s, id %s LIMIT ?5 OFFSET ?6",
+             order, q->descending ? "DESC" : "ASC", q->descending ? "DESC" : "ASC");
+    sqlite3_stmt *stmt = prepare(st, sql);
+    if (!stmt)
+        return STORE_ERROR;
+    if (q->author)
+        sqlite3_bind_text(stmt, 1, q->author, -1, SQLITE_STATIC);
+    if (q->search)
+        sqlite3_bind_text(stmt, 2, q->search, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 3, q->viewer_id);
+    sqlite3_bind_int(stmt, 4, q->viewer_admin);
+    sqlite3_bind_int(stmt, 5, q->limit);
+    sqlite3_bind_int64(stmt, 6, q->after_cursor);
+    int count = 0, rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        space sp;
+        read_space(stmt, &sp);
+        fn(&sp, arg);
+        count++;
+    }
+    if (rc != SQLITE_DONE) {
+        log_error("store", "listing spaces: %s", sqlite3_errmsg(st->db));
+        count = STORE_ERROR;
+    }
+    sqlite3_finalize(stmt);
+    return count;
+}
+
+int store_event_add(store *st, int64_t space_id, const char *kind, const char *data)
+{
+    sqlite3_stmt *stmt =
+        prepare(st, "INSERT INTO events(space_id, kind, data, created_ms) VALUES(?,?,?,?)");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_int64(stmt, 1, space_id);
+    sqlite3_bind_text(stmt, 2, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, data ? data : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 4, util_now_ms());
+    return step_change(st, stmt, "recording event");
 }

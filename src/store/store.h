@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "space/space.h"
+
 typedef struct store store;
 
 enum { STORE_OK = 0, STORE_ERROR = -1, STORE_NOTFOUND = -2, STORE_EXISTS = -3 };
@@ -49,5 +51,32 @@ int store_user_by_id(store *st, int64_t id, store_user *out);
 int store_token_create(store *st, int64_t user_id, const char *role, const char *display_name,
                        const char *hash);
 int store_token_by_hash(store *st, const char *hash, store_token *token, store_user *user);
+
+/* ---- spaces ---- */
+
+typedef struct store_space_query {
+    const char *author; /* owner name, or NULL */
+    const char *search; /* substring of the id, or NULL */
+    const char *sort;   /* "lastModified" (default), "createdAt", "id" */
+    bool descending;
+    int64_t viewer_id; /* private spaces of others are hidden; 0: anonymous */
+    bool viewer_admin;
+    int limit;
+    int64_t after_cursor; /* offset for pagination */
+} store_space_query;
+
+int store_space_create(store *st, space *sp); /* fills id; STORE_EXISTS on a clash */
+int store_space_get(store *st, const char *owner, const char *name, space *out);
+int store_space_by_subdomain(store *st, const char *subdomain, space *out);
+int store_space_delete(store *st, int64_t id);
+int store_space_set_private(store *st, int64_t id, bool is_private);
+int store_space_set_sha(store *st, int64_t id, const char *sha);
+int store_space_rename(store *st, int64_t id, int64_t owner_id, const char *owner, const char *name,
+                       const char *subdomain);
+/* Calls fn for each match in order; returns the count or STORE_ERROR. */
+int store_space_list(store *st, const store_space_query *q, void (*fn)(const space *, void *),
+                     void *arg);
+/* Records an event for the space (kind e.g. "commit"; data a JSON object text). */
+int store_event_add(store *st, int64_t space_id, const char *kind, const char *data);
 
 #endif

@@ -1,0 +1,573 @@
+/* Space repositories: create, delete, move, settings, list and info. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "app/app.h"
+#include "git/repo.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "space/config.h"
+#include "space/lifecycle.h"
+#include "store/store.h"
+
+#define REPO_NOT_FOUND "Repository not found"
+
+bool api_space_load(http_request *req, const char *owner, const char *name, api_access need,
+                    auth_identity *id, space *sp)
+{
+    app *a = app_of(req);
+    if (!api_identify(req, id, false))
+        return false;
+    int rc = STORE_NOTFOUND;
+    if (space_name_valid(owner) && space_name_valid(name))
+        rc = store_space_get(a->store, owner, name, sp);
+    if (rc == STORE_ERROR) {
+        api_error(req, 500, NULL, "Could not read space %s/%s", owner, name);
+        return false;
+    }
+    bool is_owner =
+        rc == STORE_OK && id->authenticated && (id->user.id == sp->owner_id || id->user.admin);
+    bool visible = rc == STORE_OK && (!sp->is_private || is_owner);
+    if (!visible) {
+        /* HF: anonymous callers get 401 (so git prompts), others 404. */
+        if (rc == STORE_OK && !id->authenticated) {
+            http_resp_header(req, "WWW-Authenticate", "Basic realm=\"hangar\"");
+            api_error(req, 401, "RepoNotFound", "Invalid username or password.");
+        } else {
+            api_error(req, 404, "RepoNotFound", REPO_NOT_FOUND);
+        }
+        return false;
+    }
+    if (need == API_WRITE) {
+        if (!id->authenticated) {
+            http_resp_header(req, "WWW-Authenticate", "Basic realm=\"hangar\"");
+            api_error(req, 401, NULL, "You must be authenticated to change %s", sp->full_id);
+            return false;
+        }
+        if (!is_owner) {
+            api_error(req, 403, NULL, "You don't have the rights to change %s", sp->full_id);
+            return false;
+        }
+        if (!auth_can_write(id)) {
+            api_error(req, 403, NULL, "Your token is read-only: %s needs a write token",
+                      sp->full_id);
+            return false;
+        }
+    }
+    return true;
+}
+
+void api_space_repo_path(http_request *req, const space *sp, char *out, size_t size)
+{
+    space_repo_path(app_of(req)->config.data_dir, sp->owner, sp->name, out, size);
+}
+
+static void iso(int64_t ms, char out[40])
+{
+    util_iso8601_ms(ms, out, 40);
+}
+
+json_t *api_space_json(http_request *req, const space *sp, const char *sha, bool full)
+{
+    app *a = app_of(req);
+    char created[40], modified[40], repo[4200];
+    iso(sp->created_ms, created);
+    iso(sp->last_modified_ms, modified);
+    api_space_repo_path(req, sp, repo, sizeof repo);
+    char host[512];
+    snprintf(host, sizeof host, "http://%s.%s:%d", sp->subdomain, a->config.domain, a->port);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:i, s:i, s:s, s:[],"
+                          " s:s, s:s}",
+                          "_id", sp->hex_id, "id", sp->full_id, "author", sp->owner, "sha", sha,
+                          "createdAt", created, "lastModified", modified, "private", sp->is_private,
+                          "gated", 0, "disabled", 0, "likes", 0, "trendingScore", 0, "sdk", sp->sdk,
+                          "tags", "subdomain", sp->subdomain, "host", host);
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "runtime", lifecycle_runtime_json(a, sp));
+    if (!full)
+        return o;
+    json_t *card = NULL;
+    if (sha[0]) {
+        char *readme = NULL;
+        size_t len = 0;
+        if (repo_read_file(repo, sha, "README.md", &readme, &len) == 0)
+            card = config_card_data(readme, len);
+        free(readme);
+    }
+    json_t *siblings = repo_siblings(repo, sha, false);
+    json_object_set_new(o, "cardData", card ? card : json_object());
+    json_t *tags = json_object_get(card, "tags");
+    if (json_is_array(tags))
+        json_object_set(o, "tags", tags);
+    json_object_set_new(o, "siblings", siblings ? siblings : json_array());
+    json_object_set_new(o, "models", json_array());
+    json_object_set_new(o, "datasets", json_array());
+    return o;
+}
+
+/* ---- create ------------------------------------------------------------- */
+
+static const char *json_str(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* The visibility in a body: "visibility" (current clients) or "private" (older). */
+static int body_private(json_t *body, bool *is_private)
+{
+    const char *vis = json_str(body, "visibility");
+    json_t *priv = json_object_get(body, "private");
+    if (vis) {
+        if (strcmp(vis, "private") == 0 || strcmp(vis, "protected") == 0)
+            *is_private = true;
+        else if (strcmp(vis, "public") == 0)
+            *is_private = false;
+        else
+            return -1;
+    } else if (json_is_boolean(priv)) {
+        *is_private = json_is_true(priv);
+    } else if (priv && !json_is_null(priv)) {
+        return -1;
+    }
+    return 0;
+}
+
+static void space_url(http_request *req, const char *full_id, char *out, size_t size)
+{
+    snprintf(out, size, "%s/spaces/%s", app_of(req)->base_url, full_id);
+}
+
+/* Resolves the owner named by a body (organization or the caller) to a user
+ * the caller may act for. Answers and returns false when it cannot. */
+static bool resolve_owner(http_request *req, const auth_identity *id, const char *owner,
+                          store_user *out)
+{
+    app *a = app_of(req);
+    if (!space_name_valid(owner)) {
+        api_error(req, 400, NULL, "Invalid owner name '%s'", owner);
+        return false;
+    }
+    int rc = store_user_by_name(a->store, owner, out);
+    if (rc == STORE_ERROR) {
+        api_error(req, 500, NULL, "Could not read user %s", owner);
+        return false;
+    }
+    if (rc == STORE_NOTFOUND || (out->id != id->user.id && !id->user.admin)) {
+        api_error(req, 403, NULL, "You don't have the rights to create spaces for '%s'", owner);
+        return false;
+    }
+    return true;
+}
+
+static void api_repos_create(http_request *req)
+{
+    app *a = app_of(req);
+    auth_identity id;
+    if (!api_identify(req, &id, true))
+        return;
+    if (!auth_can_write(&id)) {
+        api_error(req, 403, NULL, "Creating a space needs a write token");
+        return;
+    }
+    json_t *body = api_parse_body(req);
+    if (!body)
+        return;
+    const char *type = json_str(body, "type");
+    const char *name = json_str(body, "name");
+    const char *org = json_str(body, "organization");
+    const char *sdk = json_str(body, "sdk");
+    space sp;
+    memset(&sp, 0, sizeof sp);
+    store_user owner;
+    char repo[4200];
+
+    if (type && strcmp(type, "space") != 0) {
+        api_error(req, 400, NULL, "Hangar hosts spaces only, not repositories of type '%s'", type);
+        goto done;
+    }
+    if (!type) {
+        api_error(req, 400, NULL, "Missing \"type\": Hangar hosts repositories of type space");
+        goto done;
+    }
+    if (!name) {
+        api_error(req, 400, NULL, "Missing \"name\"");
+        goto done;
+    }
+    /* "name" may carry the owner too ("alice/demo"). */
+    char owner_name[SPACE_NAME_MAX + 1], repo_name[SPACE_NAME_MAX + 1];
+    if (strchr(name, '/')) {
+        if (!space_id_split(name, owner_name, repo_name)) {
+            api_error(req, 400, NULL, "Invalid space id '%s'", name);
+            goto done;
+        }
+    } else {
+        if (!space_name_valid(name)) {
+            api_error(req, 400, NULL,
+                      "Invalid space name '%s': use letters, digits, '-', '_' and '.', at most "
+                      "96 characters, no '--' or '..', not starting or ending with '-' or '.'",
+                      name);
+            goto done;
+        }
+        snprintf(owner_name, sizeof owner_name, "%s", org ? org : id.user.name);
+        snprintf(repo_name, sizeof repo_name, "%s", name);
+    }
+    if (!sdk) {
+        api_error(req, 400, NULL, "Missing \"sdk\": one of gradio, streamlit, docker, static");
+        goto done;
+    }
+    if (!space_sdk_valid(sdk)) {
+        api_error(req, 400, NULL, "Invalid sdk '%s': one of gradio, streamlit, docker, static",
+                  sdk);
+        goto done;
+    }
+    if (body_private(body, &sp.is_private) < 0) {
+        api_error(req, 400, NULL, "Invalid visibility: public or private");
+        goto done;
+    }
+    if (!resolve_owner(req, &id, owner_name, &owner))
+        goto done;
+
+    snprintf(sp.owner, sizeof sp.owner, "%s", owner.name);
+    snprintf(sp.name, sizeof sp.name, "%s", repo_name);
+    snprintf(sp.sdk, sizeof sp.sdk, "%s", sdk);
+    sp.owner_id = owner.id;
+    unsigned char raw[12];
+    randombytes_buf(raw, sizeof raw);
+    util_hex(raw, sizeof raw, sp.hex_id);
+    space_subdomain(sp.owner, sp.name, sp.subdomain);
+    sp.created_ms = sp.last_modified_ms = util_now_ms();
+
+    char url[1024];
+    space_url(req, sp.owner[0] ? sp.full_id : "", url, sizeof url);
+    space existing;
+    if (store_space_get(a->store, sp.owner, sp.name, &existing) == STORE_OK) {
+        space_url(req, existing.full_id, url, sizeof url);
+        api_json(
+            req, 409,
+            json_pack("{s:s, s:s}", "error", "You already created this space repo", "url", url));
+        goto done;
+    }
+    /* The repository first: a row without a repository would be visible but broken;
+     * a repository without a row is invisible and overwritten by the next create. */
+    space_repo_path(a->config.data_dir, sp.owner, sp.name, repo, sizeof repo);
+    repo_remove(repo);
+    if (repo_init_bare(repo) < 0) {
+        api_error(req, 500, NULL, "Could not create the repository of %s/%s", sp.owner, sp.name);
+        goto done;
+    }
+    int rc = store_space_create(a->store, &sp);
+    if (rc == STORE_EXISTS) {
+        repo_remove(repo);
+        api_error(req, 409, NULL, "A space with that name or subdomain (%s) already exists",
+                  sp.subdomain);
+        goto done;
+    }
+    if (rc != STORE_OK) {
+        repo_remove(repo);
+        api_error(req, 500, NULL, "Could not store space %s", sp.full_id);
+        goto done;
+    }
+    store_event_add(a->store, sp.id, "created", NULL);
+    log_info("api", "%s created space %s (sdk %s, %s)", id.user.name, sp.full_id, sp.sdk,
+             sp.is_private ? "private" : "public");
+    space_url(req, sp.full_id, url, sizeof url);
+    api_json(req, 200,
+             json_pack("{s:s, s:s, s:s}", "url", url, "name", sp.full_id, "id", sp.hex_id));
+done:
+    json_decref(body);
+}
+
+/* ---- delete and move ------------------------------------------------------ */
+
+/* Reads {"name", "organization"} or an "owner/name" name into owner and name. */
+static bool body_space_id(http_request *req, json_t *body, const char *name_key,
+                          const auth_identity *id, char *owner, char *name)
+{
+    const char *n = json_str(body, name_key);
+    const char *org = json_str(body, "organization");
+    const char *type = json_str(body, "type");
+    if (type && strcmp(type, "space") != 0) {
+        api_error(req, 400, NULL, "Hangar hosts spaces only, not '%s' repositories", type);
+        return false;
+    }
+    if (!n) {
+        api_error(req, 400, NULL, "Missing \"%s\"", name_key);
+        return false;
+    }
+    if (strchr(n, '/')) {
+        if (!space_id_split(n, owner, name)) {
+            api_error(req, 400, NULL, "Invalid space id '%s'", n);
+            return false;
+        }
+        return true;
+    }
+    snprintf(owner, SPACE_NAME_MAX + 1, "%s", org ? org : id->user.name);
+    snprintf(name, SPACE_NAME_MAX + 1, "%s", n);
+    if (!space_name_valid(owner) || !space_name_valid(name)) {
+        api_error(req, 400, NULL, "Invalid space id '%s/%s'", owner, name);
+        return false;
+    }
+    return true;
+}
+
+static void api_repos_delete(http_request *req)
+{
+    app *a = app_of(req);
+    auth_identity id;
+    if (!api_identify(req, &id, true))
+        return;
+    json_t *body = api_parse_body(req);
+    if (!body)
+        return;
+    char owner[SPACE_NAME_MAX + 1], name[SPACE_NAME_MAX + 1], repo[4200], trash[4300];
+    space sp;
+    if (!body_space_id(req, body, "name", &id, owner, name) ||
+        !api_space_load(req, owner, name, API_WRITE, &id, &sp))
+        goto done;
+    space_repo_path(a->config.data_dir, sp.owner, sp.name, repo, sizeof repo);
+    /* Move the repository aside first so that a crash between the two steps
+     * never leaves a row pointing at a half-deleted repository. */
+    snprintf(trash, sizeof trash, "%s.deleting-%s", repo, sp.hex_id);
+    if (rename(repo, trash) < 0)
+        snprintf(trash, sizeof trash, "%s", repo);
+    if (store_space_delete(a->store, sp.id) != STORE_OK) {
+        if (strcmp(trash, repo) != 0)
+            rename(trash, repo);
+        api_error(req, 500, NULL, "Could not delete %s", sp.full_id);
+        goto done;
+    }
+    repo_remove(trash);
+    log_info("api", "%s deleted space %s", id.user.name, sp.full_id);
+    http_respond(req, 200, "text/plain", "OK", 2);
+done:
+    json_decref(body);
+}
+
+static void api_repos_move(http_request *req)
+{
+    app *a = app_of(req);
+    auth_identity id;
+    if (!api_identify(req, &id, true))
+        return;
+    json_t *body = api_parse_body(req);
+    if (!body)
+        return;
+    char from_owner[SPACE_NAME_MAX + 1], from_name[SPACE_NAME_MAX + 1];
+    char to_owner[SPACE_NAME_MAX + 1], to_name[SPACE_NAME_MAX + 1];
+    char from_repo[4200], to_repo[4200], subdomain[SPACE_SUBDOMAIN_MAX + 1];
+    space sp;
+    store_user new_owner;
+    const char *from = json_str(body, "fromRepo"), *to = json_str(body, "toRepo");
+    if (!from || !to || !space_id_split(from, from_owner, from_name) ||
+        !space_id_split(to, to_owner, to_name)) {
+        api_error(req, 400, NULL, "\"fromRepo\" and \"toRepo\" must be valid owner/name ids");
+        goto done;
+    }
+    if (!api_space_load(req, from_owner, from_name, API_WRITE, &id, &sp) ||
+        !resolve_owner(req, &id, to_owner, &new_owner))
+        goto done;
+    space clash;
+    if (store_space_get(a->store, to_owner, to_name, &clash) == STORE_OK) {
+        api_error(req, 409, NULL, "%s already exists", clash.full_id);
+        goto done;
+    }
+    space_repo_path(a->config.data_dir, sp.owner, sp.name, from_repo, sizeof from_repo);
+    space_repo_path(a->config.data_dir, new_owner.name, to_name, to_repo, sizeof to_repo);
+    space_subdomain(new_owner.name, to_name, subdomain);
+    if (repo_move(from_repo, to_repo) < 0) {
+        api_error(req, 500, NULL, "Could not move the repository of %s", sp.full_id);
+        goto done;
+    }
+    int rc = store_space_rename(a->store, sp.id, new_owner.id, new_owner.name, to_name, subdomain);
+    if (rc != STORE_OK) {
+        repo_move(to_repo, from_repo);
+        if (rc == STORE_EXISTS)
+            api_error(req, 409, NULL, "A space with that name or subdomain already exists");
+        else
+            api_error(req, 500, NULL, "Could not rename %s", sp.full_id);
+        goto done;
+    }
+    store_event_add(a->store, sp.id, "renamed", NULL);
+    log_info("api", "%s moved space %s to %s/%s", id.user.name, sp.full_id, new_owner.name,
+             to_name);
+    http_respond(req, 200, "text/plain", "OK", 2);
+done:
+    json_decref(body);
+}
+
+/* ---- settings, info, list ------------------------------------------------ */
+
+static void api_space_settings(http_request *req)
+{
+    app *a = app_of(req);
+    auth_identity id;
+    space sp;
+    if (!api_space_load(req, req->params[0], req->params[1], API_WRITE, &id, &sp))
+        return;
+    json_t *body = api_parse_body(req);
+    if (!body)
+        return;
+    bool is_private = sp.is_private;
+    if (body_private(body, &is_private) < 0) {
+        api_error(req, 400, NULL, "Invalid visibility: public or private");
+    } else if (store_space_set_private(a->store, sp.id, is_private) != STORE_OK) {
+        api_error(req, 500, NULL, "Could not change the settings of %s", sp.full_id);
+    } else {
+        if (is_private != sp.is_private)
+            store_event_add(a->store, sp.id, is_private ? "made-private" : "made-public", NULL);
+        sp.is_private = is_private;
+        api_json(req, 200, json_pack("{s:b}", "private", sp.is_private));
+    }
+    json_decref(body);
+}
+
+static void space_info(http_request *req, const char *rev)
+{
+    auth_identity id;
+    space sp;
+    if (!api_space_load(req, req->params[0], req->params[1], API_READ, &id, &sp))
+        return;
+    char sha[41] = "";
+    char repo[4200];
+    api_space_repo_path(req, &sp, repo, sizeof repo);
+    if (rev) {
+        int rc = repo_resolve(repo, rev, sha);
+        if (rc != 0) {
+            api_error(req, rc < 0 ? 500 : 404, rc < 0 ? NULL : "RevisionNotFound",
+                      "Invalid rev id: %s", rev);
+            return;
+        }
+    } else if (repo_head(repo, sha) < 0) {
+        api_error(req, 500, NULL, "Could not read the repository of %s", sp.full_id);
+        return;
+    }
+    api_json(req, 200, api_space_json(req, &sp, sha, true));
+}
+
+static void api_space_info(http_request *req)
+{
+    space_info(req, NULL);
+}
+
+static void api_space_info_revision(http_request *req)
+{
+    space_info(req, req->params[2]);
+}
+
+static void api_space_host(http_request *req)
+{
+    auth_identity id;
+    space sp;
+    if (!api_space_load(req, req->params[0], req->params[1], API_READ, &id, &sp))
+        return;
+    app *a = app_of(req);
+    char host[512];
+    snprintf(host, sizeof host, "http://%s.%s:%d", sp.subdomain, a->config.domain, a->port);
+    api_json(req, 200, json_pack("{s:s, s:s}", "host", host, "subdomain", sp.subdomain));
+}
+
+typedef struct list_ctx {
+    http_request *req;
+    json_t *items;
+    bool full;
+} list_ctx;
+
+static void list_one(const space *sp, void *arg)
+{
+    list_ctx *ctx = arg;
+    json_array_append_new(ctx->items, api_space_json(ctx->req, sp, sp->sha, ctx->full));
+}
+
+static void api_spaces_list(http_request *req)
+{
+    app *a = app_of(req);
+    auth_identity id;
+    if (!api_identify(req, &id, false))
+        return;
+    char *author = http_query_get(req, "author");
+    char *search = http_query_get(req, "search");
+    char *sort = http_query_get(req, "sort");
+    char *direction = http_query_get(req, "direction");
+    char *limit_s = http_query_get(req, "limit");
+    char *cursor_s = http_query_get(req, "cursor");
+    char *full_s = http_query_get(req, "full");
+    long long limit = 100, cursor = 0;
+    store_space_query q = {0};
+    list_ctx ctx = {req, json_array(), full_s && strcmp(full_s, "false") != 0};
+    if (limit_s && util_parse_int(limit_s, 1, 1000, &limit) < 0) {
+        api_error(req, 400, NULL, "limit must be an integer from 1 to 1000");
+        goto done;
+    }
+    if (cursor_s && util_parse_int(cursor_s, 0, 1LL << 40, &cursor) < 0) {
+        api_error(req, 400, NULL, "Invalid cursor");
+        goto done;
+    }
+    if (sort && strcmp(sort, "lastModified") != 0 && strcmp(sort, "createdAt") != 0 &&
+        strcmp(sort, "id") != 0 && strcmp(sort, "likes") != 0 &&
+        strcmp(sort, "trendingScore") != 0) {
+        api_error(req, 400, NULL,
+                  "Invalid sort '%s': lastModified, createdAt, likes, id or "
+                  "trendingScore",
+                  sort);
+        goto done;
+    }
+    q.author = author;
+    q.search = search;
+    q.sort = sort;
+    q.descending = !(direction && strcmp(direction, "1") == 0) && !(sort && !strcmp(sort, "id"));
+    q.viewer_id = id.authenticated ? id.user.id : 0;
+    q.viewer_admin = id.authenticated && id.user.admin;
+    q.limit = (int)limit + 1; /* one more tells whether there is a next page */
+    q.after_cursor = cursor;
+    int n = store_space_list(a->store, &q, list_one, &ctx);
+    if (n < 0) {
+        api_error(req, 500, NULL, "Could not list spaces");
+        goto done;
+    }
+    if (n > limit) {
+        json_array_remove(ctx.items, json_array_size(ctx.items) - 1);
+        /* Keep every parameter but the cursor, so the next page is the same query. */
+        buf next;
+        buf_init(&next);
+        buf_printf(&next, "<%s/api/spaces?", a->base_url);
+        const char *qs = req->query ? req->query : "";
+        while (*qs) {
+            const char *amp = strchr(qs, '&');
+            size_t len = amp ? (size_t)(amp - qs) : strlen(qs);
+            if (!(len >= 7 && strncmp(qs, "cursor=", 7) == 0))
+                buf_printf(&next, "%.*s&", (int)len, qs);
+            qs += len + (amp ? 1 : 0);
+        }
+        buf_printf(&next, "cursor=%lld>; rel=\"next\"", cursor + limit);
+        http_resp_header(req, "Link", next.data);
+        buf_free(&next);
+    }
+    api_json(req, 200, ctx.items);
+    ctx.items = NULL;
+done:
+    json_decref(ctx.items);
+    free(author);
+    free(search);
+    free(sort);
+    free(direction);
+    free(limit_s);
+    free(cursor_s);
+    free(full_s);
+}
+
+const route api_space_routes[] = {
+    {HTTP_POST, "/api/repos/create", api_repos_create, NULL, 0},
+    {HTTP_DELETE, "/api/repos/delete", api_repos_delete, NULL, 0},
+    {HTTP_POST, "/api/repos/move", api_repos_move, NULL, 0},
+    {HTTP_GET, "/api/spaces", api_spaces_list, NULL, 0},
+    {HTTP_PUT, "/api/spaces/:owner/:name/settings", api_space_settings, NULL, 0},
+    {HTTP_GET, "/api/spaces/:owner/:name/host", api_space_host, NULL, 0},
+    {HTTP_GET, "/api/spaces/:owner/:name/revision/*", api_space_info_revision, NULL, 0},
+    {HTTP_GET, "/api/spaces/:owner/:name", api_space_info, NULL, 0},
+};
+const size_t api_space_routes_count = sizeof api_space_routes / sizeof api_space_routes[0];

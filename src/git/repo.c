@@ -1,0 +1,243 @@
+#include "git/repo.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <git2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+
+static void log_git_error(const char *what, const char *path)
+{
+    const git_error *e = git_error_last();
+    log_error("repo", "%s %s: %s", what, path, e && e->message ? e->message : "unknown error");
+}
+
+void repo_global_init(void)
+{
+    git_libgit2_init();
+    /* Hangar validates paths itself; keep libgit2's strict object checks on. */
+    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
+}
+
+int repo_init_bare(const char *path)
+{
+    git_repository *repo = NULL;
+    git_repository_init_options opts;
+    git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+    opts.flags =
+        GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH | GIT_REPOSITORY_INIT_NO_REINIT;
+    opts.initial_head = "main";
+    opts.mode = GIT_REPOSITORY_INIT_SHARED_UMASK;
+    if (git_repository_init_ext(&repo, path, &opts) < 0) {
+        log_git_error("cannot create repository", path);
+        return -1;
+    }
+    /* Let git's receive-pack accept pushes over smart HTTP (auth is Hangar's),
+     * and keep reflogs so a bad force-push can be undone by an operator. */
+    git_config *cfg = NULL;
+    int rc = 0;
+    if (git_repository_config(&cfg, repo) < 0 ||
+        git_config_set_bool(cfg, "http.receivepack", 1) < 0 ||
+        git_config_set_bool(cfg, "core.logAllRefUpdates", 1) < 0 ||
+        git_config_set_bool(cfg, "receive.fsckObjects", 1) < 0) {
+        log_git_error("cannot configure repository", path);
+        rc = -1;
+    }
+    git_config_free(cfg);
+    git_repository_free(repo);
+    return rc;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int repo_remove(const char *path)
+{
+    if (nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT) {
+        log_error("repo", "cannot remove %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int repo_move(const char *from, const char *to)
+{
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", to);
+    char *slash = strrchr(parent, '/');
+    if (slash) {
+        *slash = '\0';
+        if (util_mkdir_p(parent, 0700) < 0) {
+            log_error("repo", "cannot create %s: %s", parent, strerror(errno));
+            return -1;
+        }
+    }
+    if (rename(from, to) < 0) {
+        log_error("repo", "cannot move %s to %s: %s", from, to, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int open_repo(const char *path, git_repository **repo)
+{
+    if (git_repository_open_bare(repo, path) < 0) {
+        log_git_error("cannot open repository", path);
+        return -1;
+    }
+    return 0;
+}
+
+int repo_head(const char *path, char sha[41])
+{
+    return repo_resolve(path, REPO_MAIN_REF, sha) < 0 ? -1 : 0;
+}
+
+int repo_resolve(const char *path, const char *rev, char sha[41])
+{
+    sha[0] = '\0';
+    git_repository *repo;
+    if (open_repo(path, &repo) < 0)
+        return -1;
+    git_object *obj = NULL;
+    int rc = git_revparse_single(&obj, repo, rev);
+    int result = 1;
+    if (rc == 0) {
+        git_object *commit = NULL;
+        if (git_object_peel(&commit, obj, GIT_OBJECT_COMMIT) == 0) {
+            git_oid_tostr(sha, 41, git_object_id(commit));
+            result = 0;
+        }
+        git_object_free(commit);
+    } else if (rc != GIT_ENOTFOUND && rc != GIT_EAMBIGUOUS && rc != GIT_EINVALIDSPEC) {
+        log_git_error("cannot resolve revision in", path);
+        result = -1;
+    }
+    git_object_free(obj);
+    git_repository_free(repo);
+    return result;
+}
+
+typedef struct sibling_walk {
+    json_t *list;
+    git_repository *repo;
+    bool with_sizes;
+} sibling_walk;
+
+static int sibling_cb(const char *root, const git_tree_entry *entry, void *payload)
+{
+    sibling_walk *w = payload;
+    if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB)
+        return 0;
+    char rel[4096];
+    snprintf(rel, sizeof rel, "%s%s", root, git_tree_entry_name(entry));
+    json_t *item = json_pack("{s:s}", "rfilename", rel);
+    if (w->with_sizes) {
+        char oid[41];
+        git_oid_tostr(oid, sizeof oid, git_tree_entry_id(entry));
+        git_odb *odb = NULL;
+        size_t size = 0;
+        git_object_t type;
+        if (git_repository_odb(&odb, w->repo) == 0)
+            git_odb_read_header(&size, &type, odb, git_tree_entry_id(entry));
+        git_odb_free(odb);
+        json_object_set_new(item, "blobId", json_string(oid));
+        json_object_set_new(item, "size", json_integer((json_int_t)size));
+    }
+    json_array_append_new(w->list, item);
+    return 0;
+}
+
+static int commit_tree(git_repository *repo, const char *sha, git_tree **tree)
+{
+    git_oid oid;
+    git_commit *commit = NULL;
+    if (git_oid_fromstr(&oid, sha) < 0 || git_commit_lookup(&commit, repo, &oid) < 0)
+        return -1;
+    int rc = git_commit_tree(tree, commit);
+    git_commit_free(commit);
+    return rc;
+}
+
+json_t *repo_siblings(const char *path, const char *sha, bool with_sizes)
+{
+    json_t *list = json_array();
+    if (!sha || !*sha)
+        return list;
+    git_repository *repo;
+    if (open_repo(path, &repo) < 0) {
+        json_decref(list);
+        return NULL;
+    }
+    git_tree *tree = NULL;
+    sibling_walk w = {list, repo, with_sizes};
+    if (commit_tree(repo, sha, &tree) < 0 ||
+        git_tree_walk(tree, GIT_TREEWALK_PRE, sibling_cb, &w) < 0) {
+        log_git_error("cannot list files of", path);
+        json_decref(list);
+        list = NULL;
+    }
+    git_tree_free(tree);
+    git_repository_free(repo);
+    return list;
+}
+
+int repo_read_file(const char *path, const char *sha, const char *file, char **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    git_repository *repo;
+    if (open_repo(path, &repo) < 0)
+        return -1;
+    git_tree *tree = NULL;
+    git_tree_entry *entry = NULL;
+    git_blob *blob = NULL;
+    int result = -1;
+    if (commit_tree(repo, sha, &tree) < 0)
+        goto done;
+    if (git_tree_entry_bypath(&entry, tree, file) < 0 ||
+        git_tree_entry_type(entry) != GIT_OBJECT_BLOB) {
+        result = 1;
+        goto done;
+    }
+    if (git_blob_lookup(&blob, repo, git_tree_entry_id(entry)) < 0)
+        goto done;
+    *len = (size_t)git_blob_rawsize(blob);
+    *data = malloc(*len + 1);
+    if (!*data)
+        goto done;
+    memcpy(*data, git_blob_rawcontent(blob), *len);
+    (*data)[*len] = '\0';
+    result = 0;
+done:
+    git_blob_free(blob);
+    git_tree_entry_free(entry);
+    git_tree_free(tree);
+    git_repository_free(repo);
+    return result;
+}
+
+int64_t repo_commit_time_ms(const char *path, const char *sha)
+{
+    git_repository *repo;
+    if (!sha || !*sha || open_repo(path, &repo) < 0)
+        return 0;
+    git_oid oid;
+    git_commit *commit = NULL;
+    int64_t ms = 0;
+    if (git_oid_fromstr(&oid, sha) == 0 && git_commit_lookup(&commit, repo, &oid) == 0)
+        ms = (int64_t)git_commit_time(commit) * 1000;
+    git_commit_free(commit);
+    git_repository_free(repo);
+    return ms;
+}
