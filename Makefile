@@ -1,7 +1,8 @@
-# Hangar build. `make` builds build/hangar; `make test` runs the whole suite
+# Hangar build. `make` builds $(BUILD)/hangar; `make test` runs the whole suite
 # (unit tests and end-to-end tests against an ASan+UBSan build).
 CC      ?= cc
-PKGS    := libuv sqlite3 jansson libsodium libgit2 yaml-0.1 libcurl
+BUILD   ?= build
+PKGS    := libuv sqlite3 jansson libsodium libgit2 yaml-0.1 libcurl zlib
 CSTD    := -std=c17 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wno-format-truncation
 DEPFLAGS = -MMD -MP
@@ -16,46 +17,46 @@ SAN_LDFLAGS := -fsanitize=address,undefined
 
 SRC       := $(shell find src -name '*.c' | sort)
 LIB_SRC   := $(filter-out src/main.c,$(SRC))
-OBJ       := $(SRC:%.c=build/obj/%.o)
-SAN_OBJ   := $(SRC:%.c=build/san/%.o)
-SAN_LIB   := $(LIB_SRC:%.c=build/san/%.o)
+OBJ       := $(SRC:%.c=$(BUILD)/obj/%.o)
+SAN_OBJ   := $(SRC:%.c=$(BUILD)/san/%.o)
+SAN_LIB   := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 UNIT_SRC  := $(shell find tests/unit -name 'test_*.c' | sort)
-UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=build/unit/%)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
 VENV ?= $(HOME)/.cache/hangar/venv
 PYTEST ?= $(VENV)/bin/python -m pytest
 
 .PHONY: all deps run test unit e2e san format format-check clean install
-all: build/hangar
+all: $(BUILD)/hangar
 
 deps:
 	@./scripts/deps.sh
 
-build/hangar: $(OBJ)
+$(BUILD)/hangar: $(OBJ)
 	$(CC) -o $@ $^ $(PKG_LIBS)
 
-build/san/hangar: $(SAN_OBJ)
+$(BUILD)/san/hangar: $(SAN_OBJ)
 	$(CC) $(SAN_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-build/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-build/san/%.o: %.c
+$(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(SAN_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-build/unit/%: tests/unit/%.c $(SAN_LIB)
+$(BUILD)/unit/%: tests/unit/%.c $(SAN_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(SAN_CFLAGS) -Itests/unit -o $@ $< $(SAN_LIB) $(SAN_LDFLAGS) $(PKG_LIBS) -lcmocka
 
-san: build/san/hangar
+san: $(BUILD)/san/hangar
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-e2e: build/san/hangar build/hangar
-	HANGAR_BIN=$(CURDIR)/build/san/hangar $(PYTEST) -q tests/e2e $(PYTEST_ARGS)
+e2e: $(BUILD)/san/hangar $(BUILD)/hangar
+	HANGAR_BIN=$(abspath $(BUILD))/san/hangar $(PYTEST) -q tests/e2e $(PYTEST_ARGS)
 
 test: deps
 	@$(MAKE) --no-print-directory all san
@@ -67,8 +68,8 @@ run: deps
 	@./scripts/run.sh
 
 PREFIX ?= /usr/local
-install: build/hangar
-	install -D -m 0755 build/hangar $(DESTDIR)$(PREFIX)/bin/hangar
+install: $(BUILD)/hangar
+	install -D -m 0755 $(BUILD)/hangar $(DESTDIR)$(PREFIX)/bin/hangar
 
 format:
 	clang-format -i $(SRC) $(shell find src tests/unit -name '*.h') $(UNIT_SRC)
@@ -77,6 +78,6 @@ format-check:
 	clang-format --dry-run --Werror $(SRC) $(shell find src tests/unit -name '*.h') $(UNIT_SRC)
 
 clean:
-	rm -rf build
+	rm -rf $(BUILD)
 
 -include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d)

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
     build-essential pkg-config git sqlite3 curl ca-certificates
     libuv1-dev libhttp-parser-dev libsqlite3-dev libjansson-dev libsodium-dev
-    libgit2-dev libyaml-dev libcurl4-openssl-dev libcmocka-dev
+    libgit2-dev libyaml-dev libcurl4-openssl-dev libcmocka-dev zlib1g-dev
     clang clang-format libclang-rt-14-dev
     python3 python3-venv
 )
