@@ -32,23 +32,31 @@ all: $(BUILD)/hangar
 deps:
 	@./scripts/deps.sh
 
+# V=1 shows the commands.
+Q := $(if $(V),,@)
+
 $(BUILD)/hangar: $(OBJ)
-	$(CC) -o $@ $^ $(PKG_LIBS)
+	@echo "  LD    $@"
+	$(Q)$(CC) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/san/hangar: $(SAN_OBJ)
-	$(CC) $(SAN_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(SAN_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(OPT_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS_BASE) $(OPT_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(SAN_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+	@echo "  CC    $< (sanitizers)"
+	$(Q)$(CC) $(CFLAGS_BASE) $(SAN_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(BUILD)/unit/%: tests/unit/%.c $(SAN_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(SAN_CFLAGS) -Itests/unit -o $@ $< $(SAN_LIB) $(SAN_LDFLAGS) $(PKG_LIBS) -lcmocka
+	@echo "  TEST  $@"
+	$(Q)$(CC) $(CFLAGS_BASE) $(SAN_CFLAGS) -Itests/unit -o $@ $< $(SAN_LIB) $(SAN_LDFLAGS) $(PKG_LIBS) -lcmocka
 
 san: $(BUILD)/san/hangar
 
