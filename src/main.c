@@ -4,6 +4,7 @@
 
 #include "app/serve.h"
 #include "cli/admin.h"
+#include "runtime/sandbox.h"
 
 static void usage(FILE *out)
 {
@@ -32,6 +33,8 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, SANDBOX_HELPER_COMMAND) == 0) /* internal: the sandbox helper */
+        return sandbox_exec_main(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0)
         return serve_main(argc - 1, argv + 1);
     if (strcmp(cmd, "user") == 0)

@@ -1,0 +1,94 @@
+/* runtime: runs a space's build step or app, isolated, behind one interface.
+ *
+ * A driver (the sandbox today: namespaces + cgroups; later oci) starts a
+ * process tree from a spec, reports its output line by line and its exit, stops
+ * it (SIGTERM, then SIGKILL after a grace period, killing every process the app
+ * made), and opens TCP connections to ports inside it. The lifecycle and the
+ * proxy never know which driver runs a space.
+ *
+ * Everything here is called on the loop thread and never blocks it, except
+ * runtime_probe (once, at start-up). The sandbox driver is described in
+ * sandbox.h; its helper's exit codes (125 setup failed, 126 not executable,
+ * 127 not found) arrive as runtime_exit.status, the reason as the last stderr
+ * line ("sandbox: ..."). */
+#ifndef HANGAR_RUNTIME_H
+#define HANGAR_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+typedef struct runtime_instance runtime_instance;
+
+typedef struct runtime_spec {
+    const char *name;            /* for logs, cgroup and host names, e.g. "alice-demo-3f2a" (unique,
+                                    [A-Za-z0-9._-], at most 100) */
+    const char *app_dir;         /* writable directory mounted at /app (the working directory) */
+    const char *data_dir;        /* persistent directory mounted at /data, or NULL */
+    const char *const *ro_binds; /* extra host paths made visible read-only at the same path,
+                                    NULL-terminated (e.g. the shared virtualenv), or NULL */
+    const char *const *argv;     /* NULL-terminated; argv[0] is looked up in PATH of env */
+    const char *const *env;      /* NULL-terminated "K=V" list: the whole environment
+                                    (HOME=/tmp is added when absent) */
+    uint64_t memory_bytes;       /* 0: no limit */
+    double cpus;                 /* 0: no limit */
+    int pids_max;                /* 0: no limit */
+    bool host_network;           /* builds need the network; apps get their own netns (loopback) */
+    uid_t uid;                   /* unprivileged user the process runs as (0 is refused) */
+    gid_t gid;                   /* its group (0 is refused); no supplementary groups */
+} runtime_spec;
+
+typedef struct runtime_exit {
+    int64_t status;  /* exit status of the app (or 125/126/127 from the sandbox, see
+                        above), or -1 when killed by a signal */
+    int term_signal; /* the signal that killed it, or 0 */
+    bool oom;        /* the memory limit was hit (OOM kill) */
+} runtime_exit;
+
+typedef struct runtime_callbacks {
+    /* One line of output (without the newline); stream 1 or 2. Lines longer
+     * than 8 KiB arrive in 8 KiB pieces; a last line without newline arrives
+     * when the stream closes. */
+    void (*on_line)(runtime_instance *inst, int stream, const char *line, size_t len, void *arg);
+    /* Exactly once: the process tree is gone, the output drained, the cgroup
+     * removed. The instance may be freed (runtime_free) inside this call. */
+    void (*on_exit)(runtime_instance *inst, const runtime_exit *exit, void *arg);
+} runtime_callbacks;
+
+/* Starts spec on loop. On failure returns -1 and a reason in err (bad spec,
+ * cgroup, spawn); failures inside the sandbox come later, through on_line and
+ * on_exit. Returns before the sandbox exists: see runtime_connect. */
+int runtime_start(uv_loop_t *loop, const runtime_spec *spec, const runtime_callbacks *cb, void *arg,
+                  runtime_instance **out, char *err, size_t errsize);
+/* SIGTERM to the app, SIGKILL to the whole tree after grace_ms. on_exit follows.
+ * A no-op once the instance has exited; a second call only matters with
+ * grace_ms 0 (kill now). */
+void runtime_stop(runtime_instance *inst, uint64_t grace_ms);
+/* Connects handle (already uv_tcp_init'ed by the caller on the instance's loop)
+ * to 127.0.0.1:port inside the instance's network namespace: the socket is made
+ * after setns() into it and stays there. Returns 0 and later calls cb, or a
+ * negative libuv error: UV_EAGAIN while the namespace is not made yet (the
+ * first few milliseconds after runtime_start: retry, as a health check
+ * does anyway), UV_ESRCH once the instance is stopping or gone. The caller
+ * closes handle in every case. */
+int runtime_connect(runtime_instance *inst, int port, uv_tcp_t *handle, uv_connect_t *req,
+                    uv_connect_cb cb);
+/* TCP ports listening inside the instance (for "the app listens on 8000"
+ * hints): how many were stored in ports, UV_EAGAIN before the namespace is
+ * made, UV_ESRCH after the exit. With host_network these are the host's. */
+int runtime_listening_ports(runtime_instance *inst, int *ports, int max);
+/* The sandbox's supervisor (helper) process, in the daemon's pid namespace. */
+pid_t runtime_pid(runtime_instance *inst);
+/* Frees an instance whose on_exit has run. Called before that, it kills the
+ * tree and frees the instance once its handles are closed, with no callback
+ * (the loop must keep running until then). */
+void runtime_free(runtime_instance *inst);
+
+/* Probes the host once at start-up (namespaces, a mount in a new mount
+ * namespace, cgroup v1/v2 with the "hangar" parent group, the helper binary);
+ * 0 or -1 with a reason. Blocks briefly (it forks a test child). */
+int runtime_probe(char *err, size_t errsize);
+
+#endif
