@@ -420,16 +420,6 @@ int cgroup_join(const char *dir)
     return file_write(dir, "cgroup.procs", pid);
 }
 
-long long cgroup_read_number(const cgroup *cg, const char *file)
-{
-    char buf[64];
-    for (int i = 0; i < cg->ndirs; i++) {
-        if (cg->dirs[i][0] && file_read(cg->dirs[i], file, buf, sizeof buf) > 0)
-            return strtoll(buf, NULL, 10);
-    }
-    return -1;
-}
-
 bool cgroup_oom_killed(const cgroup *cg, int term_signal)
 {
     if (cg->memory_dir < 0 || !cg->dirs[cg->memory_dir][0])

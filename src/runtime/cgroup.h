@@ -57,7 +57,5 @@ int cgroup_kill(const cgroup *cg);
 /* Removes the group's directories; 0 when all are gone, -1 with errno (EBUSY
  * while dying processes are still in it) otherwise. Idempotent. */
 int cgroup_remove(cgroup *cg);
-/* Reads one number file of the group (e.g. "pids.current"); -1 when absent. */
-long long cgroup_read_number(const cgroup *cg, const char *file);
 
 #endif
