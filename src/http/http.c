@@ -528,6 +528,16 @@ static void conn_error_response(http_conn *c, int status, const char *message)
         conn_close(c);
         return;
     }
+    /* A streaming handler still holds the request (a malformed body, a limit):
+     * it must let go before the server answers for it, as if the peer had gone. */
+    if (req->on_abort) {
+        void (*abort_cb)(http_request *) = req->on_abort;
+        req->on_abort = NULL;
+        req->on_body = NULL;
+        req->on_body_end = NULL;
+        req->on_drain = NULL;
+        abort_cb(req);
+    }
     c->close_after = true;
     json_t *body = json_pack("{s:s}", "error", message);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
