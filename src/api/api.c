@@ -25,6 +25,9 @@ static const struct {
 } api_tables[] = {
     {api_account_routes, &api_account_routes_count},
     {api_space_routes, &api_space_routes_count},
+    {api_runtime_routes, &api_runtime_routes_count},
+    {api_env_routes, &api_env_routes_count},
+    {api_operate_routes, &api_operate_routes_count},
 };
 
 /* Browsers running @huggingface/hub read these headers across origins. */

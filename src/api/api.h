@@ -43,6 +43,18 @@ void api_space_repo_path(http_request *req, const space *sp, char *out, size_t s
  * cardData and siblings. */
 json_t *api_space_json(http_request *req, const space *sp, const char *sha, bool full);
 
+/* Creates space owner_name/name for the caller (a new repository, or a copy
+ * of the bare repository copy_from). Answers and returns false on error. */
+bool api_space_new(http_request *req, const auth_identity *id, const char *owner_name,
+                   const char *name, const char *sdk, bool is_private, const char *copy_from,
+                   space *out);
+/* Applies secrets, variables, hardware and sleepTimeSeconds from a create or
+ * duplicate body. Answers and returns false on bad input. */
+bool api_space_apply_options(http_request *req, space *sp, json_t *body);
+/* Stores a secret (sealed) or a variable; answers and returns false on bad input. */
+bool api_env_put(http_request *req, const space *sp, bool secret, const char *key,
+                 const char *value, const char *description);
+
 /* Handlers. */
 void api_health(http_request *req);
 void api_whoami(http_request *req);
@@ -50,5 +62,11 @@ void api_whoami(http_request *req);
 /* Route tables of the API, one per resource file. */
 extern const route api_space_routes[];
 extern const size_t api_space_routes_count;
+extern const route api_runtime_routes[];
+extern const size_t api_runtime_routes_count;
+extern const route api_env_routes[];
+extern const size_t api_env_routes_count;
+extern const route api_operate_routes[];
+extern const size_t api_operate_routes_count;
 
 #endif

@@ -10,6 +10,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "space/config.h"
+#include "space/hardware.h"
 #include "space/lifecycle.h"
 #include "store/store.h"
 
@@ -164,9 +165,116 @@ static bool resolve_owner(http_request *req, const auth_identity *id, const char
     return true;
 }
 
-static void api_repos_create(http_request *req)
+bool api_space_new(http_request *req, const auth_identity *id, const char *owner_name,
+                   const char *name, const char *sdk, bool is_private, const char *copy_from,
+                   space *out)
 {
     app *a = app_of(req);
+    store_user owner;
+    space sp;
+    char repo[4200], url[1024];
+    if (!resolve_owner(req, id, owner_name, &owner))
+        return false;
+    memset(&sp, 0, sizeof sp);
+    snprintf(sp.owner, sizeof sp.owner, "%s", owner.name);
+    snprintf(sp.name, sizeof sp.name, "%s", name);
+    snprintf(sp.full_id, sizeof sp.full_id, "%s/%s", owner.name, name);
+    snprintf(sp.sdk, sizeof sp.sdk, "%s", sdk);
+    snprintf(sp.hardware, sizeof sp.hardware, "cpu-basic");
+    sp.is_private = is_private;
+    sp.owner_id = owner.id;
+    sp.sleep_seconds = SPACE_SLEEP_DEFAULT;
+    unsigned char raw[12];
+    randombytes_buf(raw, sizeof raw);
+    util_hex(raw, sizeof raw, sp.hex_id);
+    space_subdomain(sp.owner, sp.name, sp.subdomain);
+    sp.created_ms = sp.last_modified_ms = util_now_ms();
+
+    space existing;
+    if (store_space_get(a->store, sp.owner, sp.name, &existing) == STORE_OK) {
+        space_url(req, existing.full_id, url, sizeof url);
+        api_json(
+            req, 409,
+            json_pack("{s:s, s:s}", "error", "You already created this space repo", "url", url));
+        return false;
+    }
+    /* The repository first: a row without a repository would be visible but broken;
+     * a repository without a row is invisible and overwritten by the next create. */
+    space_repo_path(a->config.data_dir, sp.owner, sp.name, repo, sizeof repo);
+    repo_remove(repo);
+    int rc = copy_from ? repo_clone_bare(copy_from, repo) : repo_init_bare(repo);
+    if (rc < 0) {
+        api_error(req, 500, NULL, "Could not create the repository of %s", sp.full_id);
+        return false;
+    }
+    if (copy_from && repo_head(repo, sp.sha) < 0)
+        sp.sha[0] = '\0';
+    rc = store_space_create(a->store, &sp);
+    if (rc != STORE_OK) {
+        repo_remove(repo);
+        if (rc == STORE_EXISTS)
+            api_error(req, 409, NULL, "A space with that name or subdomain (%s) already exists",
+                      sp.subdomain);
+        else
+            api_error(req, 500, NULL, "Could not store space %s", sp.full_id);
+        return false;
+    }
+    store_event_add(a->store, sp.id, copy_from ? "duplicated" : "created", NULL);
+    *out = sp;
+    return true;
+}
+
+/* create_repo's and duplicate's space_secrets, space_variables, space_hardware
+ * and space_sleep_time. Answers and returns false on bad input. */
+bool api_space_apply_options(http_request *req, space *sp, json_t *body)
+{
+    app *a = app_of(req);
+    static const char *const lists[] = {"secrets", "variables"};
+    for (int l = 0; l < 2; l++) {
+        json_t *list = json_object_get(body, lists[l]), *item;
+        size_t i;
+        if (list && !json_is_null(list) && !json_is_array(list)) {
+            api_error(req, 400, NULL, "\"%s\" must be a list of {key, value}", lists[l]);
+            return false;
+        }
+        json_array_foreach(list, i, item)
+        {
+            const char *key = json_string_value(json_object_get(item, "key"));
+            const char *value = json_string_value(json_object_get(item, "value"));
+            const char *desc = json_string_value(json_object_get(item, "description"));
+            if (!key || !value) {
+                api_error(req, 400, NULL, "each of \"%s\" needs a key and a value", lists[l]);
+                return false;
+            }
+            if (!api_env_put(req, sp, l == 0, key, value, desc))
+                return false;
+        }
+    }
+    const char *hardware = json_str(body, "hardware");
+    if (hardware) {
+        if (!hardware_find(hardware)) {
+            api_error(req, 400, NULL, "Unknown hardware flavor '%s'", hardware);
+            return false;
+        }
+        store_space_set_hardware(a->store, sp->id, hardware);
+        snprintf(sp->hardware, sizeof sp->hardware, "%s", hardware);
+    }
+    json_t *sleep = json_object_get(body, "sleepTimeSeconds");
+    if (json_is_integer(sleep)) {
+        json_int_t secs = json_integer_value(sleep);
+        if (secs != -1 && secs <= 0) {
+            api_error(req, 400, NULL, "sleepTimeSeconds must be positive or -1");
+            return false;
+        }
+        store_space_set_sleep(a->store, sp->id, secs);
+        sp->sleep_seconds = secs;
+    }
+    lifecycle_on_update(a, sp);
+    return true;
+}
+
+static void api_repos_create(http_request *req)
+{
     auth_identity id;
     if (!api_identify(req, &id, true))
         return;
@@ -183,8 +291,6 @@ static void api_repos_create(http_request *req)
     const char *sdk = json_str(body, "sdk");
     space sp;
     memset(&sp, 0, sizeof sp);
-    store_user owner;
-    char repo[4200];
 
     if (type && strcmp(type, "space") != 0) {
         api_error(req, 400, NULL, "Hangar hosts spaces only, not repositories of type '%s'", type);
@@ -229,50 +335,10 @@ static void api_repos_create(http_request *req)
         api_error(req, 400, NULL, "Invalid visibility: public or private");
         goto done;
     }
-    if (!resolve_owner(req, &id, owner_name, &owner))
+    if (!api_space_new(req, &id, owner_name, repo_name, sdk, sp.is_private, NULL, &sp) ||
+        !api_space_apply_options(req, &sp, body))
         goto done;
-
-    snprintf(sp.owner, sizeof sp.owner, "%s", owner.name);
-    snprintf(sp.name, sizeof sp.name, "%s", repo_name);
-    snprintf(sp.sdk, sizeof sp.sdk, "%s", sdk);
-    sp.owner_id = owner.id;
-    unsigned char raw[12];
-    randombytes_buf(raw, sizeof raw);
-    util_hex(raw, sizeof raw, sp.hex_id);
-    space_subdomain(sp.owner, sp.name, sp.subdomain);
-    sp.created_ms = sp.last_modified_ms = util_now_ms();
-
     char url[1024];
-    space_url(req, sp.owner[0] ? sp.full_id : "", url, sizeof url);
-    space existing;
-    if (store_space_get(a->store, sp.owner, sp.name, &existing) == STORE_OK) {
-        space_url(req, existing.full_id, url, sizeof url);
-        api_json(
-            req, 409,
-            json_pack("{s:s, s:s}", "error", "You already created this space repo", "url", url));
-        goto done;
-    }
-    /* The repository first: a row without a repository would be visible but broken;
-     * a repository without a row is invisible and overwritten by the next create. */
-    space_repo_path(a->config.data_dir, sp.owner, sp.name, repo, sizeof repo);
-    repo_remove(repo);
-    if (repo_init_bare(repo) < 0) {
-        api_error(req, 500, NULL, "Could not create the repository of %s/%s", sp.owner, sp.name);
-        goto done;
-    }
-    int rc = store_space_create(a->store, &sp);
-    if (rc == STORE_EXISTS) {
-        repo_remove(repo);
-        api_error(req, 409, NULL, "A space with that name or subdomain (%s) already exists",
-                  sp.subdomain);
-        goto done;
-    }
-    if (rc != STORE_OK) {
-        repo_remove(repo);
-        api_error(req, 500, NULL, "Could not store space %s", sp.full_id);
-        goto done;
-    }
-    store_event_add(a->store, sp.id, "created", NULL);
     log_info("api", "%s created space %s (sdk %s, %s)", id.user.name, sp.full_id, sp.sdk,
              sp.is_private ? "private" : "public");
     space_url(req, sp.full_id, url, sizeof url);
@@ -342,6 +408,7 @@ static void api_repos_delete(http_request *req)
         goto done;
     }
     repo_remove(trash);
+    lifecycle_on_delete(a, sp.id);
     log_info("api", "%s deleted space %s", id.user.name, sp.full_id);
     http_respond(req, 200, "text/plain", "OK", 2);
 done:
@@ -393,6 +460,8 @@ static void api_repos_move(http_request *req)
         goto done;
     }
     store_event_add(a->store, sp.id, "renamed", NULL);
+    if (store_space_get(a->store, new_owner.name, to_name, &sp) == STORE_OK)
+        lifecycle_on_update(a, &sp);
     log_info("api", "%s moved space %s to %s/%s", id.user.name, sp.full_id, new_owner.name,
              to_name);
     http_respond(req, 200, "text/plain", "OK", 2);
@@ -421,6 +490,7 @@ static void api_space_settings(http_request *req)
         if (is_private != sp.is_private)
             store_event_add(a->store, sp.id, is_private ? "made-private" : "made-public", NULL);
         sp.is_private = is_private;
+        lifecycle_on_update(a, &sp);
         api_json(req, 200, json_pack("{s:b}", "private", sp.is_private));
     }
     json_decref(body);

@@ -13,6 +13,11 @@ typedef struct app_config {
     char domain[256];
     char log_file[4096];
     http_limits limits;
+    uint64_t space_memory;    /* memory limit of a space (cpu-basic) */
+    double space_cpus;        /* CPU limit of a space */
+    int64_t sleep_seconds;    /* default idle time before a space sleeps; -1 never */
+    int build_concurrency;    /* builds at once */
+    char hardware_file[4096]; /* hardware profiles (JSON), "" for the defaults */
 } app_config;
 
 typedef struct app {

@@ -15,6 +15,11 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "router/router.h"
+#include "runtime/runtime.h"
+#include "space/lifecycle.h"
+#include "space/hardware.h"
+#include "build/build.h"
+#include "auth/vault.h"
 
 static app the_app;
 static uv_signal_t sig_term, sig_int;
@@ -37,6 +42,12 @@ void serve_usage(void)
           "  --shutdown-grace SECS   how long shutdown waits for in-flight requests (default 10)\n"
           "  --max-header-bytes N    request line and headers limit (default 32768)\n"
           "  --max-body BYTES        default request body limit (default 1048576)\n"
+          "  --space-memory MB       memory limit of spaces on cpu-basic (default: profile's)\n"
+          "  --space-cpus N          CPU limit of spaces on cpu-basic (default: profile's)\n"
+          "  --sleep-time SECS       idle time before a space sleeps, -1 never (default 172800)\n"
+          "  --build-concurrency N   builds at once (default 1)\n"
+          "  --hardware FILE         hardware profiles and GPUs (JSON; default cpu-basic,\n"
+          "                          cpu-upgrade and the GPUs nvidia-smi lists)\n"
           "  --debug                 verbose logging\n"
           "environment:\n"
           "  HANGAR_ADMIN_TOKEN      makes sure user admin exists holding this write token\n",
@@ -56,7 +67,23 @@ static int parse_seconds(const char *arg, uint64_t *ms_out)
 
 static int parse_args(app_config *cfg, int argc, char **argv)
 {
-    enum { O_LISTEN = 1, O_DATA, O_DOMAIN, O_LOG, O_HTO, O_ITO, O_GRACE, O_MHB, O_MB, O_DEBUG };
+    enum {
+        O_LISTEN = 1,
+        O_DATA,
+        O_DOMAIN,
+        O_LOG,
+        O_HTO,
+        O_ITO,
+        O_GRACE,
+        O_MHB,
+        O_MB,
+        O_DEBUG,
+        O_SPACE_MEM,
+        O_SPACE_CPUS,
+        O_SLEEP,
+        O_BUILDS,
+        O_HARDWARE
+    };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"data", required_argument, NULL, O_DATA},
@@ -68,6 +95,11 @@ static int parse_args(app_config *cfg, int argc, char **argv)
         {"max-header-bytes", required_argument, NULL, O_MHB},
         {"max-body", required_argument, NULL, O_MB},
         {"debug", no_argument, NULL, O_DEBUG},
+        {"space-memory", required_argument, NULL, O_SPACE_MEM},
+        {"space-cpus", required_argument, NULL, O_SPACE_CPUS},
+        {"sleep-time", required_argument, NULL, O_SLEEP},
+        {"build-concurrency", required_argument, NULL, O_BUILDS},
+        {"hardware", required_argument, NULL, O_HARDWARE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -76,6 +108,10 @@ static int parse_args(app_config *cfg, int argc, char **argv)
     snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", env_data && *env_data ? env_data : "data");
     snprintf(cfg->domain, sizeof cfg->domain, "localhost");
     http_limits_default(&cfg->limits);
+    cfg->space_memory = 0; /* 0: the hardware profile's */
+    cfg->space_cpus = 0;
+    cfg->sleep_seconds = 48 * 3600;
+    cfg->build_concurrency = 1;
     int c;
     long long n;
     optind = 1;
@@ -122,6 +158,40 @@ static int parse_args(app_config *cfg, int argc, char **argv)
         case O_DEBUG:
             log_set_level(LOG_DEBUG);
             break;
+        case O_SPACE_MEM:
+            if (util_parse_int(optarg, 16, 1 << 24, &n) < 0) {
+                fprintf(stderr, "hangar serve: --space-memory is in MB, at least 16\n");
+                return -1;
+            }
+            cfg->space_memory = (uint64_t)n << 20;
+            break;
+        case O_SPACE_CPUS: {
+            char *end;
+            double cpus = strtod(optarg, &end);
+            if (*end || cpus <= 0 || cpus > 1024) {
+                fprintf(stderr, "hangar serve: --space-cpus must be a positive number\n");
+                return -1;
+            }
+            cfg->space_cpus = cpus;
+            break;
+        }
+        case O_SLEEP:
+            if (util_parse_int(optarg, -1, 1LL << 40, &n) < 0 || n == 0) {
+                fprintf(stderr, "hangar serve: --sleep-time is seconds (> 0) or -1 (never)\n");
+                return -1;
+            }
+            cfg->sleep_seconds = n;
+            break;
+        case O_BUILDS:
+            if (util_parse_int(optarg, 1, 64, &n) < 0) {
+                fprintf(stderr, "hangar serve: --build-concurrency must be 1..64\n");
+                return -1;
+            }
+            cfg->build_concurrency = (int)n;
+            break;
+        case O_HARDWARE:
+            snprintf(cfg->hardware_file, sizeof cfg->hardware_file, "%s", optarg);
+            break;
         case 'h':
             serve_usage();
             exit(0);
@@ -165,16 +235,31 @@ static void on_handle_close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static void on_http_drained(http_server *server)
+static int shutdown_pending; /* the HTTP server and the lifecycle, each done once */
+
+static void shutdown_step_done(void)
 {
-    (void)server;
-    log_info("serve", "all requests finished, stopping");
+    if (--shutdown_pending > 0)
+        return;
+    log_info("serve", "all requests finished and all spaces stopped");
     uv_signal_stop(&sig_term);
     uv_signal_stop(&sig_int);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
     http_server_free(the_app.http);
     the_app.http = NULL;
+}
+
+static void on_http_drained(http_server *server)
+{
+    (void)server;
+    shutdown_step_done();
+}
+
+static void on_spaces_stopped(app *a)
+{
+    (void)a;
+    shutdown_step_done();
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -185,7 +270,9 @@ static void on_signal(uv_signal_t *sig, int signum)
         exit(1);
     }
     log_info("serve", "received %s, shutting down gracefully", strsignal(signum));
+    shutdown_pending = 2;
     http_server_shutdown(the_app.http, on_http_drained);
+    lifecycle_shutdown(&the_app, on_spaces_stopped);
 }
 
 int serve_main(int argc, char **argv)
@@ -217,6 +304,9 @@ int serve_main(int argc, char **argv)
         return 1;
     }
 
+    char reason[256];
+    if (runtime_probe(reason, sizeof reason) < 0)
+        log_warn("serve", "spaces cannot run on this host: %s", reason);
     a->loop = uv_default_loop();
     a->http = http_server_new(a->loop, &a->config.limits, router_on_head, a);
     int rc = a->http ? http_server_listen(a->http, a->config.listen) : UV_ENOMEM;
@@ -231,6 +321,22 @@ int serve_main(int argc, char **argv)
     uv_signal_init(a->loop, &sig_int);
     uv_signal_start(&sig_term, on_signal, SIGTERM);
     uv_signal_start(&sig_int, on_signal, SIGINT);
+    char hw_err[512];
+    if (hardware_init(a->config.hardware_file, hw_err, sizeof hw_err) < 0) {
+        log_error("serve", "hardware profiles: %s", hw_err);
+        store_close(a->store);
+        return 1;
+    }
+    build_collect_garbage(a->config.data_dir);
+    if (vault_open(a->config.data_dir) < 0) {
+        store_close(a->store);
+        return 1;
+    }
+    if (lifecycle_init(a) < 0) {
+        log_error("serve", "cannot load the spaces");
+        store_close(a->store);
+        return 1;
+    }
     log_info("serve", "hangar %s listening on %s (port %d), data in %s", HANGAR_VERSION,
              a->config.listen, a->port, a->config.data_dir);
 
@@ -240,6 +346,7 @@ int serve_main(int argc, char **argv)
     uv_run(a->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(a->loop) != 0)
         log_warn("serve", "event loop closed with handles still open");
+    lifecycle_free(a);
     store_close(a->store);
     log_info("serve", "stopped");
     log_close();

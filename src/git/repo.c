@@ -241,3 +241,37 @@ int64_t repo_commit_time_ms(const char *path, const char *sha)
     git_repository_free(repo);
     return ms;
 }
+
+int repo_clone_bare(const char *from, const char *to)
+{
+    git_repository *repo = NULL;
+    git_clone_options opts;
+    git_clone_options_init(&opts, GIT_CLONE_OPTIONS_VERSION);
+    opts.bare = 1;
+    opts.local = GIT_CLONE_LOCAL; /* hard-links objects where it can: fast and small */
+    if (git_clone(&repo, from, to, &opts) < 0) {
+        log_git_error("cannot copy repository to", to);
+        return -1;
+    }
+    /* A clone keeps its source as "origin": the copy is a space of its own,
+     * configured like a new one. (git_remote_delete would do, but leaks its
+     * regex match data in libgit2 1.5.) */
+    git_config *cfg = NULL;
+    int rc = 0;
+    if (git_repository_config(&cfg, repo) == 0) {
+        git_config_delete_entry(cfg, "remote.origin.url");
+        git_config_delete_entry(cfg, "remote.origin.fetch");
+        git_config_free(cfg);
+        cfg = NULL;
+    }
+    if (git_repository_config(&cfg, repo) < 0 ||
+        git_config_set_bool(cfg, "http.receivepack", 1) < 0 ||
+        git_config_set_bool(cfg, "core.logAllRefUpdates", 1) < 0 ||
+        git_config_set_bool(cfg, "receive.fsckObjects", 1) < 0) {
+        log_git_error("cannot configure repository", to);
+        rc = -1;
+    }
+    git_config_free(cfg);
+    git_repository_free(repo);
+    return rc;
+}

@@ -19,6 +19,9 @@ void repo_global_init(void);
 
 /* Creates a bare repository whose HEAD is refs/heads/main (unborn). */
 int repo_init_bare(const char *path);
+/* Copies the bare repository from (all branches and history) into a new bare
+ * repository at to, configured like repo_init_bare's. */
+int repo_clone_bare(const char *from, const char *to);
 /* Removes a repository directory tree. */
 int repo_remove(const char *path);
 /* Moves a repository (rename), creating the parent of to. */

@@ -24,7 +24,12 @@ typedef struct space {
     char sha[41]; /* head of main, "" while the repository is empty */
     int64_t created_ms;
     int64_t last_modified_ms;
+    bool paused;           /* desired state: paused by its owner */
+    int64_t sleep_seconds; /* -1 never, SPACE_SLEEP_DEFAULT: the daemon's default */
+    char hardware[32];     /* requested hardware flavor */
 } space;
+
+#define SPACE_SLEEP_DEFAULT INT64_MIN
 
 /* A repository or owner name under HF's rules: letters, digits, '-', '_', '.';
  * 1..96 characters; no "--" or ".."; not starting or ending with '-' or '.'. */

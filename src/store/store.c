@@ -52,6 +52,37 @@ static const char *const migrations[] = {
     "  created_ms INTEGER NOT NULL,"
     "  consumed INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX events_space ON events(space_id, id);",
+    /* 3: what the lifecycle needs to bring a space back after a restart */
+    "ALTER TABLE spaces ADD COLUMN desired TEXT NOT NULL DEFAULT 'running'"
+    "  CHECK (desired IN ('running','paused'));"
+    "ALTER TABLE spaces ADD COLUMN sleep_seconds INTEGER;"
+    "ALTER TABLE spaces ADD COLUMN hardware TEXT NOT NULL DEFAULT 'cpu-basic';"
+    "CREATE TABLE builds ("
+    "  id INTEGER PRIMARY KEY,"
+    "  space_id INTEGER NOT NULL REFERENCES spaces(id) ON DELETE CASCADE,"
+    "  sha TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('running','succeeded','failed')),"
+    "  stage TEXT NOT NULL DEFAULT '',"
+    "  error TEXT NOT NULL DEFAULT '',"
+    "  env_hash TEXT NOT NULL DEFAULT '',"
+    "  started_ms INTEGER NOT NULL,"
+    "  finished_ms INTEGER);"
+    "CREATE INDEX builds_space ON builds(space_id, id);",
+    /* 4: secrets (sealed by the vault) and variables of spaces */
+    "CREATE TABLE secrets ("
+    "  space_id INTEGER NOT NULL REFERENCES spaces(id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  sealed TEXT NOT NULL,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (space_id, key));"
+    "CREATE TABLE variables ("
+    "  space_id INTEGER NOT NULL REFERENCES spaces(id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (space_id, key));",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -301,7 +332,7 @@ int store_token_by_hash(store *st, const char *hash, store_token *token, store_u
 
 #define SPACE_COLUMNS                                                                              \
     "id, hex_id, owner_id, owner, name, full_id, sdk, private, subdomain, sha, created_ms,"        \
-    " last_modified_ms"
+    " last_modified_ms, desired, sleep_seconds, hardware"
 
 static void read_space(sqlite3_stmt *stmt, space *sp)
 {
@@ -318,6 +349,11 @@ static void read_space(sqlite3_stmt *stmt, space *sp)
     copy_text(sp->sha, sizeof sp->sha, stmt, 9);
     sp->created_ms = sqlite3_column_int64(stmt, 10);
     sp->last_modified_ms = sqlite3_column_int64(stmt, 11);
+    sp->paused = strcmp((const char *)sqlite3_column_text(stmt, 12), "paused") == 0;
+    sp->sleep_seconds = sqlite3_column_type(stmt, 13) == SQLITE_NULL
+                            ? SPACE_SLEEP_DEFAULT
+                            : sqlite3_column_int64(stmt, 13);
+    copy_text(sp->hardware, sizeof sp->hardware, stmt, 14);
 }
 
 /* Runs a statement expected to change rows; STORE_NOTFOUND when none changed. */
@@ -495,4 +531,162 @@ int store_event_add(store *st, int64_t space_id, const char *kind, const char *d
     sqlite3_bind_text(stmt, 3, data ? data : "{}", -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 4, util_now_ms());
     return step_change(st, stmt, "recording event");
+}
+
+int store_space_set_paused(store *st, int64_t id, bool paused)
+{
+    sqlite3_stmt *stmt = prepare(st, "UPDATE spaces SET desired=? WHERE id=?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_text(stmt, 1, paused ? "paused" : "running", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, id);
+    return step_change(st, stmt, "changing desired state");
+}
+
+int store_space_set_sleep(store *st, int64_t id, int64_t seconds)
+{
+    sqlite3_stmt *stmt = prepare(st, "UPDATE spaces SET sleep_seconds=? WHERE id=?");
+    if (!stmt)
+        return STORE_ERROR;
+    if (seconds == SPACE_SLEEP_DEFAULT)
+        sqlite3_bind_null(stmt, 1);
+    else
+        sqlite3_bind_int64(stmt, 1, seconds);
+    sqlite3_bind_int64(stmt, 2, id);
+    return step_change(st, stmt, "changing sleep time");
+}
+
+int store_build_start(store *st, int64_t space_id, const char *sha, int64_t *build_id)
+{
+    sqlite3_stmt *stmt = prepare(st, "INSERT INTO builds(space_id, sha, status, started_ms)"
+                                     " VALUES(?,?,'running',?)");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_int64(stmt, 1, space_id);
+    sqlite3_bind_text(stmt, 2, sha, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 3, util_now_ms());
+    int rc = step_change(st, stmt, "recording build");
+    if (rc == STORE_OK && build_id)
+        *build_id = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+int store_build_finish(store *st, int64_t build_id, bool ok, const char *stage, const char *error,
+                       const char *env_hash)
+{
+    sqlite3_stmt *stmt = prepare(st, "UPDATE builds SET status=?, stage=?, error=?, env_hash=?,"
+                                     " finished_ms=? WHERE id=?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_text(stmt, 1, ok ? "succeeded" : "failed", -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, stage ? stage : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, error ? error : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, env_hash ? env_hash : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 5, util_now_ms());
+    sqlite3_bind_int64(stmt, 6, build_id);
+    return step_change(st, stmt, "finishing build");
+}
+
+/* Builds still 'running' belong to a daemon that died: they failed. */
+int store_builds_abandon(store *st)
+{
+    sqlite3_stmt *stmt =
+        prepare(st, "UPDATE builds SET status='failed', error='the daemon stopped during the "
+                    "build', finished_ms=? WHERE status='running'");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_int64(stmt, 1, util_now_ms());
+    int rc = step_change(st, stmt, "abandoning builds");
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* ---- secrets and variables ------------------------------------------------ */
+
+static const char *env_table(bool secret)
+{
+    return secret ? "secrets" : "variables";
+}
+
+int store_env_set(store *st, bool secret, int64_t space_id, const char *key, const char *value,
+                  const char *description)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO %s(space_id, key, %s, description, updated_ms) VALUES(?,?,?,?,?)"
+             " ON CONFLICT(space_id, key) DO UPDATE SET %s=excluded.%s,"
+             " description=excluded.description, updated_ms=excluded.updated_ms",
+             env_table(secret), secret ? "sealed" : "value", secret ? "sealed" : "value",
+             secret ? "sealed" : "value");
+    sqlite3_stmt *stmt = prepare(st, sql);
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_int64(stmt, 1, space_id);
+    sqlite3_bind_text(stmt, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, value, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, description ? description : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 5, util_now_ms());
+    return step_change(st, stmt, secret ? "storing a secret" : "storing a variable");
+}
+
+int store_env_delete(store *st, bool secret, int64_t space_id, const char *key)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE space_id=? AND key=?", env_table(secret));
+    sqlite3_stmt *stmt = prepare(st, sql);
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_int64(stmt, 1, space_id);
+    sqlite3_bind_text(stmt, 2, key, -1, SQLITE_STATIC);
+    return step_change(st, stmt, "deleting an environment entry");
+}
+
+int store_env_list(store *st, bool secret, int64_t space_id,
+                   void (*fn)(const char *key, const char *value, const char *description,
+                              int64_t updated_ms, void *arg),
+                   void *arg)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT key, %s, description, updated_ms FROM %s WHERE space_id=? ORDER BY key",
+             secret ? "sealed" : "value", env_table(secret));
+    sqlite3_stmt *stmt = prepare(st, sql);
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_int64(stmt, 1, space_id);
+    int rc, count = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        fn((const char *)sqlite3_column_text(stmt, 0), (const char *)sqlite3_column_text(stmt, 1),
+           (const char *)sqlite3_column_text(stmt, 2), sqlite3_column_int64(stmt, 3), arg);
+        count++;
+    }
+    if (rc != SQLITE_DONE) {
+        log_error("store", "listing %s: %s", env_table(secret), sqlite3_errmsg(st->db));
+        count = STORE_ERROR;
+    }
+    sqlite3_finalize(stmt);
+    return count;
+}
+
+int store_space_set_hardware(store *st, int64_t id, const char *flavor)
+{
+    sqlite3_stmt *stmt = prepare(st, "UPDATE spaces SET hardware=? WHERE id=?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_text(stmt, 1, flavor, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, id);
+    return step_change(st, stmt, "changing hardware");
+}
+
+int store_env_copy_variables(store *st, int64_t from_id, int64_t to_id)
+{
+    sqlite3_stmt *stmt = prepare(st, "INSERT OR REPLACE INTO variables(space_id, key, value,"
+                                     " description, updated_ms) SELECT ?, key, value, description,"
+                                     " ? FROM variables WHERE space_id=?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_int64(stmt, 1, to_id);
+    sqlite3_bind_int64(stmt, 2, util_now_ms());
+    sqlite3_bind_int64(stmt, 3, from_id);
+    int rc = step_change(st, stmt, "copying variables");
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }

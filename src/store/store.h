@@ -76,6 +76,27 @@ int store_space_rename(store *st, int64_t id, int64_t owner_id, const char *owne
 /* Calls fn for each match in order; returns the count or STORE_ERROR. */
 int store_space_list(store *st, const store_space_query *q, void (*fn)(const space *, void *),
                      void *arg);
+int store_space_set_paused(store *st, int64_t id, bool paused);
+int store_space_set_hardware(store *st, int64_t id, const char *flavor);
+/* seconds: -1 never sleeps, SPACE_SLEEP_DEFAULT follows the daemon's default. */
+int store_space_set_sleep(store *st, int64_t id, int64_t seconds);
+
+int store_build_start(store *st, int64_t space_id, const char *sha, int64_t *build_id);
+int store_build_finish(store *st, int64_t build_id, bool ok, const char *stage, const char *error,
+                       const char *env_hash);
+int store_builds_abandon(store *st);
+
+/* Secrets (value = the vault-sealed text) and variables of a space. */
+int store_env_set(store *st, bool secret, int64_t space_id, const char *key, const char *value,
+                  const char *description);
+int store_env_delete(store *st, bool secret, int64_t space_id, const char *key);
+int store_env_copy_variables(store *st, int64_t from_id, int64_t to_id);
+/* Calls fn for each entry in key order; returns the count or STORE_ERROR. */
+int store_env_list(store *st, bool secret, int64_t space_id,
+                   void (*fn)(const char *key, const char *value, const char *description,
+                              int64_t updated_ms, void *arg),
+                   void *arg);
+
 /* Records an event for the space (kind e.g. "commit"; data a JSON object text). */
 int store_event_add(store *st, int64_t space_id, const char *kind, const char *data);
 

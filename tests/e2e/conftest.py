@@ -13,6 +13,9 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 HANGAR_BIN = os.environ.get("HANGAR_BIN", str(ROOT / "build" / "hangar"))
 ADMIN_TOKEN = "hf_" + "AdminTokenForTests" + "x" * 16
+VENV = Path(os.environ.get("HANGAR_VENV", Path.home() / ".cache" / "hangar" / "venv"))
+# Downloads of space builds are cached outside the checkout, across runs.
+UV_CACHE = os.environ.get("HANGAR_UV_CACHE", str(Path.home() / ".cache" / "hangar" / "uv"))
 
 
 def free_port():
@@ -42,7 +45,11 @@ class Hangar:
         env = dict(os.environ)
         env.update({"HANGAR_ADMIN_TOKEN": self.admin_token,
                     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
-                    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"})
+                    "LSAN_OPTIONS": f"suppressions={ROOT / 'tests' / 'lsan.supp'}",
+                    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+                    "HANGAR_UV_CACHE": UV_CACHE})
+        if (VENV / "bin" / "uv").exists():
+            env.setdefault("HANGAR_UV", str(VENV / "bin" / "uv"))
         env.update(self.extra_env)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(

@@ -1,0 +1,820 @@
+#include "build/build.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "git/repo.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define BUILD_TIMEOUT_MS (30 * 60 * 1000)
+#define READY_MARK ".hangar-ready"
+#define MAX_STEPS 4
+#define MAX_ARGS 24
+
+typedef struct build_step {
+    char *argv[MAX_ARGS];
+    const char *what; /* for the log: "creating the environment" */
+} build_step;
+
+struct build_job {
+    app *a;
+    space sp;
+    char sha[41];
+    logs_stream *log;
+    build_done_cb cb;
+    void *arg;
+    build_result result;
+    char *readme;
+    size_t readme_len;
+    /* checkout, in the thread pool */
+    uv_work_t work;
+    int checkout_rc;
+    char checkout_err[512];
+    /* environment steps, as child processes */
+    build_step steps[MAX_STEPS];
+    int nsteps, step;
+    struct step_proc *running;
+    int open_handles; /* handles (steps, timer) whose close is pending */
+    uv_timer_t timer;
+    bool timer_open;
+    bool cancelled, timed_out, finished;
+    bool fresh;
+    char final_env_dir[4096]; /* where a fresh environment goes when it is ready */
+    uint64_t started_ms;
+};
+
+static void finish(build_job *job);
+static void maybe_report(build_job *job);
+
+static void fail(build_job *job, const char *stage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(build_job *job, const char *stage, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(job->result.error, sizeof job->result.error, fmt, ap);
+    va_end(ap);
+    job->result.ok = false;
+    job->result.error_stage = stage;
+    logs_appendf(job->log, "%s: %s", stage, job->result.error);
+    finish(job);
+}
+
+/* ---- checkout (thread pool) ---------------------------------------------- */
+
+static int write_blob(git_repository *repo, const git_tree_entry *entry, const char *path)
+{
+    git_blob *blob = NULL;
+    if (git_blob_lookup(&blob, repo, git_tree_entry_id(entry)) < 0)
+        return -1;
+    int rc = -1;
+    if (git_tree_entry_filemode(entry) == GIT_FILEMODE_LINK) {
+        /* Symlinks are written as plain files holding their target: a link in a
+         * repository must never point the build at a path outside the space. */
+        rc = 0;
+    }
+    mode_t mode = git_tree_entry_filemode(entry) == GIT_FILEMODE_BLOB_EXECUTABLE ? 0755 : 0644;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd >= 0) {
+        const char *data = git_blob_rawcontent(blob);
+        size_t left = (size_t)git_blob_rawsize(blob);
+        rc = 0;
+        while (left > 0) {
+            ssize_t n = write(fd, data, left);
+            if (n < 0) {
+                rc = -1;
+                break;
+            }
+            data += n;
+            left -= (size_t)n;
+        }
+        close(fd);
+    } else {
+        rc = -1;
+    }
+    git_blob_free(blob);
+    return rc;
+}
+
+typedef struct checkout_walk {
+    git_repository *repo;
+    const char *root;
+    int failed;
+} checkout_walk;
+
+static int checkout_cb(const char *dir, const git_tree_entry *entry, void *payload)
+{
+    checkout_walk *w = payload;
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s%s", w->root, dir, git_tree_entry_name(entry));
+    git_object_t type = git_tree_entry_type(entry);
+    if (type == GIT_OBJECT_TREE) {
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+            w->failed = errno;
+        return 0;
+    }
+    if (type == GIT_OBJECT_BLOB && write_blob(w->repo, entry, path) < 0)
+        w->failed = errno ? errno : EIO;
+    return 0; /* submodules (commits) are skipped */
+}
+
+/* Writes the tree of sha into dir (made fresh); the README comes back too. */
+static int checkout_tree(const char *repo_path, const char *sha, const char *dir, char **readme,
+                         size_t *readme_len, char *err, size_t errsize)
+{
+    git_repository *repo = NULL;
+    git_commit *commit = NULL;
+    git_tree *tree = NULL;
+    git_oid oid;
+    int rc = -1;
+    if (git_repository_open_bare(&repo, repo_path) < 0 || git_oid_fromstr(&oid, sha) < 0 ||
+        git_commit_lookup(&commit, repo, &oid) < 0 || git_commit_tree(&tree, commit) < 0) {
+        const git_error *e = git_error_last();
+        snprintf(err, errsize, "cannot read commit %s: %s", sha, e ? e->message : "unknown");
+        goto done;
+    }
+    if (util_mkdir_p(dir, 0755) < 0) {
+        snprintf(err, errsize, "cannot create %s: %s", dir, strerror(errno));
+        goto done;
+    }
+    checkout_walk w = {repo, dir, 0};
+    if (git_tree_walk(tree, GIT_TREEWALK_PRE, checkout_cb, &w) < 0 || w.failed) {
+        snprintf(err, errsize, "cannot write the checkout: %s",
+                 strerror(w.failed ? w.failed : EIO));
+        goto done;
+    }
+    rc = 0;
+done:
+    git_tree_free(tree);
+    git_commit_free(commit);
+    git_repository_free(repo);
+    if (rc == 0 && repo_read_file(repo_path, sha, "README.md", readme, readme_len) != 0) {
+        *readme = NULL;
+        *readme_len = 0;
+    }
+    return rc;
+}
+
+static int remove_tree(const char *path)
+{
+    return repo_remove(path);
+}
+
+static void checkout_work(uv_work_t *w)
+{
+    build_job *job = w->data;
+    char repo[4200], done_mark[4300], tmp[4300];
+    space_repo_path(job->a->config.data_dir, job->sp.owner, job->sp.name, repo, sizeof repo);
+    snprintf(done_mark, sizeof done_mark, "%s/../" READY_MARK, job->result.app_dir);
+    if (access(done_mark, F_OK) == 0) {
+        job->checkout_rc =
+            repo_read_file(repo, job->sha, "README.md", &job->readme, &job->readme_len) < 0 ? -1
+                                                                                            : 0;
+        if (job->checkout_rc < 0)
+            snprintf(job->checkout_err, sizeof job->checkout_err, "cannot read README.md");
+        return;
+    }
+    snprintf(tmp, sizeof tmp, "%s.tmp", job->result.app_dir);
+    remove_tree(tmp);
+    remove_tree(job->result.app_dir);
+    job->checkout_rc = checkout_tree(repo, job->sha, tmp, &job->readme, &job->readme_len,
+                                     job->checkout_err, sizeof job->checkout_err);
+    if (job->checkout_rc == 0 && rename(tmp, job->result.app_dir) < 0) {
+        snprintf(job->checkout_err, sizeof job->checkout_err, "cannot move the checkout: %s",
+                 strerror(errno));
+        job->checkout_rc = -1;
+    }
+    if (job->checkout_rc == 0) {
+        int fd = open(done_mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0)
+            close(fd);
+    }
+}
+
+/* ---- steps: child processes ------------------------------------------------ */
+
+/* One running step. Its handles close asynchronously, so each step owns its
+ * own and frees them when the last one is closed. */
+typedef struct step_proc {
+    build_job *job;
+    uv_process_t proc;
+    uv_pipe_t out, err;
+    buf out_line, err_line;
+    int pending; /* exit + two EOFs still to come */
+    int open;    /* handles not yet closed */
+    int64_t status;
+    int term_signal;
+} step_proc;
+
+static void run_next_step(build_job *job);
+
+static void maybe_report(build_job *job)
+{
+    if (job->finished && job->open_handles == 0)
+        job->cb(job, &job->result, job->arg);
+}
+
+static void on_step_handle_closed(uv_handle_t *h)
+{
+    step_proc *sp = h->data;
+    if (--sp->open > 0)
+        return;
+    build_job *job = sp->job;
+    buf_free(&sp->out_line);
+    buf_free(&sp->err_line);
+    free(sp);
+    job->open_handles--;
+    maybe_report(job);
+}
+
+static void flush_line(build_job *job, buf *line)
+{
+    if (line->len)
+        logs_append(job->log, line->data, line->len);
+    buf_reset(line);
+}
+
+static void on_alloc(uv_handle_t *h, size_t size, uv_buf_t *out)
+{
+    (void)h;
+    out->base = malloc(size);
+    out->len = out->base ? size : 0;
+}
+
+static void step_done(step_proc *sp)
+{
+    build_job *job = sp->job;
+    job->running = NULL;
+    uv_close((uv_handle_t *)&sp->proc, on_step_handle_closed);
+    uv_close((uv_handle_t *)&sp->out, on_step_handle_closed);
+    uv_close((uv_handle_t *)&sp->err, on_step_handle_closed);
+    if (job->cancelled || job->timed_out) {
+        fail(job, "BUILD_ERROR", "%s",
+             job->timed_out ? "the build took too long (30 min)" : "the build was cancelled");
+        return;
+    }
+    if (sp->status != 0 || sp->term_signal) {
+        fail(job, "BUILD_ERROR", "%s failed (exit %lld%s)", job->steps[job->step].what,
+             (long long)sp->status, sp->term_signal ? ", killed" : "");
+        return;
+    }
+    job->step++;
+    run_next_step(job);
+}
+
+static void on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    step_proc *sp = s->data;
+    buf *line = (uv_pipe_t *)s == &sp->out ? &sp->out_line : &sp->err_line;
+    for (ssize_t i = 0; i < n; i++) {
+        char c = b->base[i];
+        /* Progress bars redraw with \r: keep only the last state of a line. */
+        if (c == '\n')
+            flush_line(sp->job, line);
+        else if (c == '\r')
+            buf_reset(line);
+        else if (line->len < 8192)
+            buf_append(line, &c, 1);
+    }
+    free(b->base);
+    if (n < 0) {
+        flush_line(sp->job, line);
+        uv_read_stop(s);
+        if (--sp->pending == 0)
+            step_done(sp);
+    }
+}
+
+static void on_step_exit(uv_process_t *p, int64_t status, int term_signal)
+{
+    step_proc *sp = p->data;
+    sp->status = status;
+    sp->term_signal = term_signal;
+    if (--sp->pending == 0)
+        step_done(sp);
+}
+
+static const char *uv_binary(void)
+{
+    static char found[4096];
+    if (found[0])
+        return found;
+    const char *env = getenv("HANGAR_UV");
+    if (env && access(env, X_OK) == 0) {
+        snprintf(found, sizeof found, "%s", env);
+        return found;
+    }
+    const char *path = getenv("PATH");
+    char *copy = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin");
+    for (char *save = NULL, *dir = copy ? strtok_r(copy, ":", &save) : NULL; dir;
+         dir = strtok_r(NULL, ":", &save)) {
+        char cand[4096];
+        snprintf(cand, sizeof cand, "%s/uv", dir);
+        if (access(cand, X_OK) == 0) {
+            snprintf(found, sizeof found, "%s", cand);
+            break;
+        }
+    }
+    free(copy);
+    return found[0] ? found : NULL;
+}
+
+/* The operator's network settings reach the package installers: CA bundles,
+ * proxies and package index mirrors. Nothing else of the daemon's environment
+ * does. */
+static void pass_network_env(char **env, size_t max)
+{
+    static const char *const names[] = {
+        "SSL_CERT_FILE",    "SSL_CERT_DIR",        "REQUESTS_CA_BUNDLE",
+        "HTTP_PROXY",       "HTTPS_PROXY",         "NO_PROXY",
+        "http_proxy",       "https_proxy",         "no_proxy",
+        "PIP_INDEX_URL",    "PIP_EXTRA_INDEX_URL", "PIP_CERT",
+        "PIP_TRUSTED_HOST", "PIP_FIND_LINKS",      "PIP_DEFAULT_TIMEOUT",
+        "UV_INDEX_URL",     "UV_EXTRA_INDEX_URL",  "UV_DEFAULT_INDEX",
+        "UV_INDEX",         "UV_NATIVE_TLS",       "UV_HTTP_TIMEOUT",
+    };
+    extern char **environ;
+    size_t n = 0;
+    while (env[n])
+        n++;
+    /* environ's "NAME=value" strings live as long as the process: no copy. */
+    for (char **e = environ; *e && n + 1 < max; e++) {
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            size_t len = strlen(names[i]);
+            if (strncmp(*e, names[i], len) == 0 && (*e)[len] == '=') {
+                env[n++] = *e;
+                break;
+            }
+        }
+    }
+    env[n] = NULL;
+}
+
+/* Moves a fresh environment into the cached one's place. */
+static int swap_fresh_env(build_job *job)
+{
+    char old[4300];
+    snprintf(old, sizeof old, "%s.old-%llu", job->final_env_dir, (unsigned long long)util_now_ms());
+    if (rename(job->final_env_dir, old) < 0 && errno != ENOENT)
+        return -1;
+    if (rename(job->result.env_dir, job->final_env_dir) < 0)
+        return -1;
+    snprintf(job->result.env_dir, sizeof job->result.env_dir, "%s", job->final_env_dir);
+    return 0;
+}
+
+static void mark_env_ready(build_job *job)
+{
+    if (job->fresh && swap_fresh_env(job) < 0) {
+        fail(job, "BUILD_ERROR", "cannot replace the environment: %s", strerror(errno));
+        return;
+    }
+    char mark[4300];
+    snprintf(mark, sizeof mark, "%s/" READY_MARK, job->result.env_dir);
+    int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fail(job, "BUILD_ERROR", "cannot mark the environment ready: %s", strerror(errno));
+        return;
+    }
+    close(fd);
+    logs_appendf(job->log, "Environment ready in %.1f s",
+                 (double)(util_mono_ms() - job->started_ms) / 1000.0);
+    job->result.ok = true;
+    finish(job);
+}
+
+static void run_next_step(build_job *job)
+{
+    if (job->step >= job->nsteps) {
+        mark_env_ready(job);
+        return;
+    }
+    build_step *st = &job->steps[job->step];
+    buf cmd;
+    buf_init(&cmd);
+    for (int i = 0; st->argv[i]; i++)
+        buf_printf(&cmd, "%s%s", i ? " " : "", st->argv[i]);
+    logs_appendf(job->log, "--> %s: %s", st->what, cmd.data);
+    buf_free(&cmd);
+
+    step_proc *sp = calloc(1, sizeof *sp);
+    if (!sp) {
+        fail(job, "BUILD_ERROR", "out of memory");
+        return;
+    }
+    sp->job = job;
+    buf_init(&sp->out_line);
+    buf_init(&sp->err_line);
+    uv_loop_t *loop = job->a->loop;
+    uv_pipe_init(loop, &sp->out, 0);
+    uv_pipe_init(loop, &sp->err, 0);
+    sp->out.data = sp->err.data = sp->proc.data = sp;
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&sp->out;
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *)&sp->err;
+
+    char cache[4200];
+    const char *uv_cache = getenv("HANGAR_UV_CACHE");
+    if (uv_cache && *uv_cache)
+        snprintf(cache, sizeof cache, "UV_CACHE_DIR=%s", uv_cache);
+    else
+        snprintf(cache, sizeof cache, "UV_CACHE_DIR=%s/cache/uv", job->a->config.data_dir);
+    char *env[64] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp",        cache,
+                     "UV_PYTHON_DOWNLOADS=never",         "UV_NO_PROGRESS=1", "PIP_NO_INPUT=1",
+                     "PIP_DISABLE_PIP_VERSION_CHECK=1",   "LANG=C.UTF-8",     NULL};
+    pass_network_env(env, 64);
+    uv_process_options_t opts;
+    memset(&opts, 0, sizeof opts);
+    opts.file = st->argv[0];
+    opts.args = st->argv;
+    opts.env = env;
+    opts.cwd = job->result.app_dir;
+    opts.exit_cb = on_step_exit;
+    opts.stdio = stdio;
+    opts.stdio_count = 3;
+    opts.flags = UV_PROCESS_DETACHED; /* own process group: a timeout kills the whole step */
+    int rc = uv_spawn(loop, &sp->proc, &opts);
+    sp->open = 3;
+    job->open_handles++;
+    if (rc < 0) {
+        uv_close((uv_handle_t *)&sp->proc, on_step_handle_closed);
+        uv_close((uv_handle_t *)&sp->out, on_step_handle_closed);
+        uv_close((uv_handle_t *)&sp->err, on_step_handle_closed);
+        fail(job, "BUILD_ERROR", "cannot run %s: %s", st->argv[0], uv_strerror(rc));
+        return;
+    }
+    sp->pending = 3;
+    job->running = sp;
+    uv_read_start((uv_stream_t *)&sp->out, on_alloc, on_output);
+    uv_read_start((uv_stream_t *)&sp->err, on_alloc, on_output);
+}
+
+static void kill_running_step(build_job *job)
+{
+    if (job->running && job->running->proc.pid > 0)
+        uv_kill(-job->running->proc.pid, SIGKILL);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    build_job *job = h->data;
+    job->open_handles--;
+    maybe_report(job);
+}
+
+static void on_build_timeout(uv_timer_t *t)
+{
+    build_job *job = t->data;
+    job->timed_out = true;
+    kill_running_step(job);
+}
+
+/* ---- the environment ------------------------------------------------------- */
+
+static char *file_text(const char *dir, const char *name)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    buf b;
+    buf_init(&b);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_append(&b, chunk, n);
+    fclose(f);
+    return buf_detach(&b);
+}
+
+/* Picks the interpreter: pythonX.Y when installed, else the system python3. */
+static void pick_python(build_job *job, char *out, size_t size)
+{
+    const char *want =
+        job->result.cfg.python_version ? job->result.cfg.python_version : CONFIG_PYTHON_DEFAULT;
+    char cand[64];
+    int major = 0, minor = 0;
+    if (sscanf(want, "%d.%d", &major, &minor) == 2) {
+        snprintf(cand, sizeof cand, "/usr/bin/python%d.%d", major, minor);
+        if (access(cand, X_OK) == 0) {
+            snprintf(out, size, "%s", cand);
+            return;
+        }
+    }
+    snprintf(out, size, "/usr/bin/python3");
+    logs_appendf(job->log, "python_version %s is not installed on this host: using %s", want, out);
+}
+
+static void add_step(build_job *job, const char *what, const char *const *argv)
+{
+    build_step *st = &job->steps[job->nsteps++];
+    st->what = what;
+    for (int i = 0; argv[i] && i < MAX_ARGS - 1; i++)
+        st->argv[i] = strdup(argv[i]);
+}
+
+static void plan_env(build_job *job, const char *python)
+{
+    const char *uv = uv_binary();
+    char *env = job->result.env_dir;
+    char py[4200], sdk_req[128], pre[4300], req[4300];
+    snprintf(py, sizeof py, "%s/bin/python", env);
+    const char *sdk = job->result.cfg.sdk;
+    if (job->result.cfg.sdk_version)
+        snprintf(sdk_req, sizeof sdk_req, "%s==%s", sdk, job->result.cfg.sdk_version);
+    else
+        snprintf(sdk_req, sizeof sdk_req, "%s", sdk);
+    snprintf(pre, sizeof pre, "%s/pre-requirements.txt", job->result.app_dir);
+    snprintf(req, sizeof req, "%s/requirements.txt", job->result.app_dir);
+    bool has_pre = access(pre, R_OK) == 0, has_req = access(req, R_OK) == 0;
+    if (uv) {
+        add_step(job, "creating the environment",
+                 (const char *[]){uv, "venv", "--quiet", "--python", python, env, NULL});
+        if (has_pre)
+            add_step(job, "installing pre-requirements.txt",
+                     (const char *[]){uv, "pip", "install", "--python", py, "-r", pre, NULL});
+        add_step(job, has_req ? "installing the sdk and requirements.txt" : "installing the sdk",
+                 has_req ? (const char *[]){uv, "pip", "install", "--python", py, sdk_req, "-r",
+                                            req, NULL}
+                         : (const char *[]){uv, "pip", "install", "--python", py, sdk_req, NULL});
+    } else {
+        logs_appendf(job->log, "uv not found: using venv and pip");
+        add_step(job, "creating the environment",
+                 (const char *[]){python, "-m", "venv", env, NULL});
+        if (has_pre)
+            add_step(job, "installing pre-requirements.txt",
+                     (const char *[]){py, "-m", "pip", "install", "-r", pre, NULL});
+        add_step(job, has_req ? "installing the sdk and requirements.txt" : "installing the sdk",
+                 has_req ? (const char *[]){py, "-m", "pip", "install", sdk_req, "-r", req, NULL}
+                         : (const char *[]){py, "-m", "pip", "install", sdk_req, NULL});
+    }
+}
+
+static void env_hash(build_job *job, const char *python, char out[65])
+{
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    char head[512];
+    snprintf(head, sizeof head, "v1\npython=%s\nsdk=%s\nsdk_version=%s\nuv=%d\n", python,
+             job->result.cfg.sdk, job->result.cfg.sdk_version ? job->result.cfg.sdk_version : "",
+             uv_binary() != NULL);
+    crypto_hash_sha256_update(&st, (const unsigned char *)head, strlen(head));
+    static const char *const files[] = {"pre-requirements.txt", "requirements.txt"};
+    for (size_t i = 0; i < 2; i++) {
+        char *text = file_text(job->result.app_dir, files[i]);
+        char sep[64];
+        snprintf(sep, sizeof sep, "\n--%s:%zu--\n", files[i], text ? strlen(text) : (size_t)0);
+        crypto_hash_sha256_update(&st, (const unsigned char *)sep, strlen(sep));
+        if (text)
+            crypto_hash_sha256_update(&st, (const unsigned char *)text, strlen(text));
+        free(text);
+    }
+    unsigned char digest[32];
+    crypto_hash_sha256_final(&st, digest);
+    util_hex(digest, sizeof digest, out);
+}
+
+static void prepare_env(build_job *job)
+{
+    char python[64];
+    pick_python(job, python, sizeof python);
+    env_hash(job, python, job->result.env_hash);
+    snprintf(job->result.env_dir, sizeof job->result.env_dir, "%s/cache/envs/%s",
+             job->a->config.data_dir, job->result.env_hash);
+    char mark[4300];
+    snprintf(mark, sizeof mark, "%s/" READY_MARK, job->result.env_dir);
+    if (!job->fresh && access(mark, F_OK) == 0) {
+        logs_appendf(job->log, "Reusing the cached environment %.12s (requirements unchanged)",
+                     job->result.env_hash);
+        job->result.ok = true;
+        finish(job);
+        return;
+    }
+    if (job->fresh) {
+        /* A running instance may use the cached environment: build beside it
+         * and swap the directories when the new one is ready. */
+        logs_appendf(job->log, "Factory rebuild: making a fresh environment");
+        snprintf(job->final_env_dir, sizeof job->final_env_dir, "%s", job->result.env_dir);
+        snprintf(job->result.env_dir + strlen(job->result.env_dir),
+                 sizeof job->result.env_dir - strlen(job->result.env_dir), ".fresh");
+    }
+    remove_tree(job->result.env_dir);
+    char parent[4200];
+    snprintf(parent, sizeof parent, "%s/cache/envs", job->a->config.data_dir);
+    util_mkdir_p(parent, 0755);
+    plan_env(job, python);
+    uv_timer_init(job->a->loop, &job->timer);
+    job->timer.data = job;
+    job->timer_open = true;
+    job->open_handles++;
+    uv_timer_start(&job->timer, on_build_timeout, BUILD_TIMEOUT_MS, 0);
+    run_next_step(job);
+}
+
+/* ---- after the checkout ---------------------------------------------------- */
+
+static bool app_file_present(build_job *job)
+{
+    char path[8300];
+    snprintf(path, sizeof path, "%s/%s", job->result.app_dir, job->result.cfg.app_file);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void after_checkout(uv_work_t *w, int status)
+{
+    build_job *job = w->data;
+    if (status < 0 || job->checkout_rc < 0) {
+        fail(job, "BUILD_ERROR", "checkout failed: %s",
+             status < 0 ? uv_strerror(status) : job->checkout_err);
+        return;
+    }
+    if (job->cancelled) {
+        fail(job, "BUILD_ERROR", "the build was cancelled");
+        return;
+    }
+    char err[512];
+    if (config_parse(job->readme ? job->readme : "", job->readme_len, job->sp.sdk, &job->result.cfg,
+                     err, sizeof err) < 0) {
+        fail(job, "CONFIG_ERROR", "%s", err);
+        return;
+    }
+    job->result.cfg_valid = true;
+    if (!job->result.cfg.sdk && !(job->result.cfg.sdk = strdup(job->sp.sdk))) {
+        fail(job, "BUILD_ERROR", "out of memory");
+        return;
+    }
+    const char *sdk = job->result.cfg.sdk;
+    logs_appendf(job->log, "Config: sdk %s%s%s, app_file %s, app_port %d", sdk,
+                 job->result.cfg.sdk_version ? " " : "",
+                 job->result.cfg.sdk_version ? job->result.cfg.sdk_version : "",
+                 job->result.cfg.app_file ? job->result.cfg.app_file : "(none)",
+                 job->result.cfg.app_port);
+    if (strcmp(sdk, "docker") == 0) {
+        fail(job, "BUILD_ERROR",
+             "Docker spaces need the oci runtime (podman), which this "
+             "daemon does not have yet");
+        return;
+    }
+    if (job->result.cfg.app_file && !app_file_present(job)) {
+        fail(job, "NO_APP_FILE", "app file %s not found in the repository",
+             job->result.cfg.app_file);
+        return;
+    }
+    if (strcmp(sdk, "static") == 0) {
+        job->result.ok = true;
+        finish(job);
+        return;
+    }
+    char packages[4300];
+    snprintf(packages, sizeof packages, "%s/packages.txt", job->result.app_dir);
+    if (access(packages, F_OK) == 0) {
+        fail(job, "BUILD_ERROR",
+             "packages.txt (apt packages) needs a Docker-built space: the "
+             "sandbox runtime uses the host's system packages");
+        return;
+    }
+    prepare_env(job);
+}
+
+/* ---- job ------------------------------------------------------------------- */
+
+static void finish(build_job *job)
+{
+    if (job->finished)
+        return;
+    job->finished = true;
+    if (job->timer_open) {
+        uv_timer_stop(&job->timer);
+        uv_close((uv_handle_t *)&job->timer, on_timer_closed);
+        job->timer_open = false;
+    }
+    maybe_report(job);
+}
+
+build_job *build_start(app *a, const space *sp, const char *sha, logs_stream *log, bool fresh,
+                       build_done_cb cb, void *arg)
+{
+    build_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return NULL;
+    job->a = a;
+    job->sp = *sp;
+    snprintf(job->sha, sizeof job->sha, "%s", sha);
+    job->log = log;
+    job->cb = cb;
+    job->arg = arg;
+    job->fresh = fresh;
+    job->started_ms = util_mono_ms();
+    snprintf(job->result.app_dir, sizeof job->result.app_dir, "%s/builds/%lld/%s/app",
+             a->config.data_dir, (long long)sp->id, sha);
+    logs_appendf(log, "Building %s at %.12s", sp->full_id, sha);
+    job->work.data = job;
+    int rc = uv_queue_work(a->loop, &job->work, checkout_work, after_checkout);
+    if (rc < 0) {
+        log_error("build", "cannot queue the checkout of %s: %s", sp->full_id, uv_strerror(rc));
+        free(job);
+        return NULL;
+    }
+    return job;
+}
+
+void build_cancel(build_job *job)
+{
+    if (job->finished)
+        return;
+    job->cancelled = true;
+    kill_running_step(job);
+}
+
+void build_free(build_job *job)
+{
+    if (!job)
+        return;
+    for (int i = 0; i < job->nsteps; i++)
+        for (int k = 0; job->steps[i].argv[k]; k++)
+            free(job->steps[i].argv[k]);
+    if (job->result.cfg_valid)
+        config_free(&job->result.cfg);
+    free(job->readme);
+    free(job);
+}
+
+void build_collect_garbage(const char *data_dir)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/cache/envs", data_dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strstr(e->d_name, ".old-") && !strstr(e->d_name, ".fresh"))
+            continue;
+        char path[4500];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        log_info("build", "removing replaced environment %s", path);
+        remove_tree(path);
+    }
+    closedir(d);
+}
+
+int build_app_command(const build_result *r, const char *sdk, char *python, size_t python_size,
+                      const char **argv, size_t max, int *port)
+{
+    if (max < 12)
+        return -1;
+    snprintf(python, python_size, "%s/bin/python", r->env_dir);
+    size_t n = 0;
+    if (strcmp(sdk, "streamlit") == 0) {
+        *port = 8501;
+        argv[n++] = python;
+        argv[n++] = "-m";
+        argv[n++] = "streamlit";
+        argv[n++] = "run";
+        argv[n++] = r->cfg.app_file;
+        argv[n++] = "--server.port";
+        argv[n++] = "8501";
+        argv[n++] = "--server.address";
+        argv[n++] = "0.0.0.0";
+        argv[n++] = "--server.headless";
+        argv[n++] = "true";
+    } else {
+        *port = r->cfg.app_port;
+        argv[n++] = python;
+        argv[n++] = r->cfg.app_file;
+    }
+    argv[n] = NULL;
+    return 0;
+}
+
+const build_result *build_job_result(const build_job *job)
+{
+    return &job->result;
+}
+
+const char *build_job_sha(const build_job *job)
+{
+    return job->sha;
+}
+
+int build_startup_timeout(const build_job *job)
+{
+    return job->result.cfg_valid ? job->result.cfg.startup_duration_timeout
+                                 : CONFIG_STARTUP_TIMEOUT_DEFAULT;
+}

@@ -1,0 +1,59 @@
+/* build: turns a commit of a space into something the runtime can start.
+ *
+ * static: nothing to build (served by Hangar from git). gradio and streamlit:
+ * the commit is checked out under DATA/builds/<space id>/<sha>/app, and a
+ * Python environment is made with uv (venv + pip when uv is missing) under
+ * DATA/cache/envs/<hash>, where hash covers the Python, the sdk, its version
+ * and the requirement files: a commit that changes only app code reuses the
+ * environment and rebuilds in about a second. Every step's output goes to the
+ * build log. */
+#ifndef HANGAR_BUILD_H
+#define HANGAR_BUILD_H
+
+#include <stdbool.h>
+
+#include "app/app.h"
+#include "space/config.h"
+#include "space/logs.h"
+#include "space/space.h"
+
+typedef struct build_job build_job;
+
+typedef struct build_result {
+    bool ok;
+    const char *error_stage; /* when !ok: "CONFIG_ERROR", "NO_APP_FILE" or "BUILD_ERROR" */
+    char error[1024];
+    char app_dir[4096]; /* the checkout */
+    char env_dir[4096]; /* the Python environment, "" for static */
+    char env_hash[65];
+    config cfg; /* valid when ok (and for most errors after parsing); owned by the job */
+    bool cfg_valid;
+} build_result;
+
+typedef void (*build_done_cb)(build_job *job, const build_result *result, void *arg);
+
+/* Starts building sp at sha, logging to log; cb is called once at the end.
+ * fresh (a factory rebuild) makes the environment again instead of reusing
+ * the cached one; the new one replaces it for later builds. */
+build_job *build_start(app *a, const space *sp, const char *sha, logs_stream *log, bool fresh,
+                       build_done_cb cb, void *arg);
+/* Stops a running build (kills its step); cb follows with an error. */
+void build_cancel(build_job *job);
+/* Frees a finished job (after its cb). */
+void build_free(build_job *job);
+
+const build_result *build_job_result(const build_job *job);
+const char *build_job_sha(const build_job *job);
+/* startup_duration_timeout of the built config, in seconds. */
+int build_startup_timeout(const build_job *job);
+
+/* Removes environments replaced by factory rebuilds (call when no space runs). */
+void build_collect_garbage(const char *data_dir);
+
+/* The command that starts the app of a built space, into argv (NULL-terminated;
+ * strings point into r and python, a buffer for the interpreter's path); the
+ * port it listens on. */
+int build_app_command(const build_result *r, const char *sdk, char *python, size_t python_size,
+                      const char **argv, size_t max, int *port);
+
+#endif

@@ -1,0 +1,3 @@
+import sys
+print("about to crash", flush=True)
+sys.exit(3)

@@ -1,0 +1,245 @@
+"""Issue 4: a commit on main becomes a running app: config, builders, the
+sandbox runtime, true stages, supervision and logs."""
+import os
+import signal
+import time
+
+import pytest
+import requests
+
+from spaces_util import (APPS, app_get, client, commit_raw, deploy, resolve_localhost_subdomains, runtime,
+                         sse_events, wait_stage)
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox runtime needs root")
+
+
+def test_gradio_app_runs_and_answers(hangar):
+    repo = deploy(hangar, "hello", "gradio_hello")
+    rt = wait_stage(hangar, repo, "RUNNING")
+    assert rt["hardware"]["current"] == "cpu-basic"
+    # The app's own output is in the run log.
+    lines = sse_events(f"{hangar.url}/api/spaces/{repo}/logs/run", hangar.headers(), timeout=5,
+                       until=lambda l: "hello from the app" in l)
+    assert any("hello from the app, space admin/hello" in l for l in lines)
+    build = sse_events(f"{hangar.url}/api/spaces/{repo}/logs/build", hangar.headers(), timeout=5)
+    assert any("Build succeeded" in l for l in build)
+    # Reached through its own address (the proxy) with the real gradio client.
+    r = app_get(hangar, "admin-hello", "/")
+    assert r.status_code == 200 and "gradio" in r.text.lower()
+    from gradio_client import Client
+    real = resolve_localhost_subdomains()
+    try:
+        os.environ["HF_ENDPOINT"] = hangar.url
+        result = Client(repo, hf_token=hangar.admin_token, verbose=False).predict(
+            "world", api_name="/predict")
+    finally:
+        import socket
+        socket.getaddrinfo = real
+        os.environ.pop("HF_ENDPOINT", None)
+    assert result == "Hello world!"
+
+
+def test_streamlit_app_runs(hangar):
+    repo = deploy(hangar, "st", "streamlit_hello", sdk="streamlit")
+    wait_stage(hangar, repo, "RUNNING")
+    r = app_get(hangar, "admin-st", "/")
+    assert r.status_code == 200 and "streamlit" in r.text.lower()
+
+
+def test_bad_yaml_is_config_error_naming_the_line(hangar):
+    repo = deploy(hangar, "badyaml", None)
+    commit_raw(hangar, repo, {"README.md": "---\nsdk: gradio\ntitle: [unclosed\n---\n",
+                              "app.py": "print(1)\n"})
+    rt = wait_stage(hangar, repo, "CONFIG_ERROR", timeout=30)
+    assert "line" in rt["errorMessage"]
+
+
+def test_bad_value_is_config_error_naming_the_key(hangar):
+    repo = deploy(hangar, "badport", None)
+    commit_raw(hangar, repo, {"README.md": "---\nsdk: gradio\napp_port: 99999\n---\n",
+                              "app.py": "print(1)\n"})
+    rt = wait_stage(hangar, repo, "CONFIG_ERROR", timeout=30)
+    assert "app_port" in rt["errorMessage"]
+
+
+def test_missing_app_file(hangar):
+    repo = deploy(hangar, "noapp", None, files={"README.md": "---\nsdk: gradio\n---\n"})
+    rt = wait_stage(hangar, repo, "NO_APP_FILE", timeout=30)
+    assert "app.py" in rt["errorMessage"]
+
+
+def test_failing_pip_install_is_build_error(hangar):
+    repo = deploy(hangar, "badreq", None, files={
+        "README.md": "---\nsdk: gradio\n---\n", "app.py": "print(1)\n",
+        "requirements.txt": "this-package-does-not-exist-hangar-test==0.0.1\n"})
+    rt = wait_stage(hangar, repo, "BUILD_ERROR", timeout=120)
+    assert "failed" in rt["errorMessage"]
+    build = sse_events(f"{hangar.url}/api/spaces/{repo}/logs/build", hangar.headers(), timeout=5)
+    assert any("this-package-does-not-exist-hangar-test" in l for l in build)
+
+
+def test_packages_txt_is_build_error_under_sandbox(hangar):
+    repo = deploy(hangar, "apt", None, files={
+        "README.md": "---\nsdk: gradio\n---\n", "app.py": "print(1)\n", "packages.txt": "curl\n"})
+    rt = wait_stage(hangar, repo, "BUILD_ERROR", timeout=60)
+    assert "packages.txt" in rt["errorMessage"]
+
+
+def test_crash_loop_becomes_runtime_error(hangar):
+    repo = deploy(hangar, "crash", "crash")
+    rt = wait_stage(hangar, repo, "RUNTIME_ERROR", timeout=120)
+    assert "exited with status 3" in rt["errorMessage"]
+    assert "about to crash" in rt["errorMessage"]
+
+
+def test_startup_timeout_names_the_port(hangar):
+    repo = deploy(hangar, "port", "port_mismatch")
+    rt = wait_stage(hangar, repo, "RUNTIME_ERROR", timeout=120)
+    assert "the app listens on 8000, app_port is 7860" in rt["errorMessage"]
+
+
+def test_oom_is_reported(hangar_factory):
+    h = hangar_factory(extra_args=["--space-memory", "64"])
+    repo = deploy(h, "oom", "oom")
+    rt = wait_stage(h, repo, "RUNTIME_ERROR", timeout=120)
+    assert "out of memory" in rt["errorMessage"]
+
+
+def test_new_commit_switches_without_downtime(hangar):
+    repo = deploy(hangar, "zd", "gradio_hello")
+    wait_stage(hangar, repo, "RUNNING")
+    api = client(hangar)
+    api.upload_file(repo_id=repo, repo_type="space", path_in_repo="app.py",
+                    path_or_fileobj=(APPS / "gradio_hello" / "app.py").read_bytes()
+                    .replace(b"Hello {name}!", b"Bonjour {name}!"))
+    stages = set()
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        stage = runtime(hangar, repo)["stage"]
+        stages.add(stage)
+        # Served the whole time.
+        assert app_get(hangar, "admin-zd", "/").status_code == 200, stage
+        if stage == "RUNNING" and len(stages) > 1:
+            break
+        time.sleep(0.1)
+    assert stages & {"RUNNING_BUILDING", "RUNNING_APP_STARTING"}
+    sha = api.space_info(repo).sha
+    events = requests.get(f"{hangar.url}/api/spaces/{repo}/runtime").json()
+    assert events["stage"] == "RUNNING"
+    assert sha
+
+
+def test_failed_build_keeps_old_version_serving(hangar):
+    repo = deploy(hangar, "keep", "gradio_hello")
+    wait_stage(hangar, repo, "RUNNING")
+    client(hangar).upload_file(repo_id=repo, repo_type="space", path_in_repo="requirements.txt",
+                               path_or_fileobj=b"no-such-package-hangar-xyz==1.0\n")
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        rt = runtime(hangar, repo)
+        if rt.get("errorMessage"):
+            break
+        time.sleep(0.2)
+    assert rt["stage"] == "RUNNING"
+    assert "failed" in rt["errorMessage"]
+    assert app_get(hangar, "admin-keep", "/").status_code == 200
+
+
+def test_daemon_restart_brings_spaces_back(hangar_factory, tmp_path):
+    h = hangar_factory(data_dir=tmp_path / "restart")
+    repo = deploy(h, "back", "gradio_hello")
+    wait_stage(h, repo, "RUNNING")
+    assert h.stop() == 0
+    h.start()
+    wait_stage(h, repo, "RUNNING", timeout=60)
+    assert app_get(h, "admin-back", "/").status_code == 200
+
+
+def test_run_log_streams_live_and_tail(hangar):
+    repo = deploy(hangar, "logs", None, files={
+        "README.md": "---\nsdk: gradio\n---\n",
+        "app.py": ("import http.server, threading, time\n"
+                   "def tick():\n"
+                   "    i = 0\n"
+                   "    while True:\n"
+                   "        print('tick', i, flush=True); i += 1; time.sleep(0.2)\n"
+                   "threading.Thread(target=tick, daemon=True).start()\n"
+                   "http.server.HTTPServer(('0.0.0.0', 7860),"
+                   " http.server.SimpleHTTPRequestHandler).serve_forever()\n")})
+    wait_stage(hangar, repo, "RUNNING")
+    url = f"{hangar.url}/api/spaces/{repo}/logs/run"
+    start = time.time()
+    live = sse_events(url, hangar.headers(), timeout=10, until=lambda l: l == "tick 12")
+    assert "tick 12" in live
+    assert time.time() - start > 1  # followed while the app printed
+    tail = sse_events(url + "?tail=2", hangar.headers(), timeout=2, max_events=2)
+    assert len(tail) == 2 and all(l.startswith("tick") or "[hangar]" in l for l in tail)
+    assert requests.get(url + "?tail=-1", headers=hangar.headers()).status_code == 400
+
+
+ISOLATION_APP = r'''
+import http.server, os, socket, sys
+results = []
+def check(name, fn):
+    try:
+        fn()
+        results.append(f"{name}=ALLOWED")
+    except Exception as e:
+        results.append(f"{name}=DENIED")
+data_dir = os.environ["PROBE_DATA"]
+check("read_db", lambda: open(os.path.join(data_dir, "hangar.db"), "rb").read(1))
+check("list_repos", lambda: os.listdir(os.path.join(data_dir, "repos")))
+check("read_other", lambda: open(os.environ["PROBE_OTHER"], "rb").read(1))
+check("daemon_proc", lambda: open(f"/proc/{os.environ['PROBE_PID']}/environ", "rb").read(1))
+check("host_loopback", lambda: socket.create_connection(("127.0.0.1", int(os.environ["PROBE_PORT"])), timeout=2))
+check("write_root", lambda: open("/usr/hangar-probe", "w"))
+check("write_app", lambda: open("/app/probe.txt", "w").write("ok"))
+check("write_data", lambda: open("/data/probe.txt", "w").write("ok"))
+print("RESULTS " + " ".join(results), flush=True)
+http.server.HTTPServer(("0.0.0.0", 7860), http.server.SimpleHTTPRequestHandler).serve_forever()
+'''
+
+
+def test_isolation_from_inside_a_space(hangar):
+    other = deploy(hangar, "other", "gradio_hello")
+    wait_stage(hangar, other, "RUNNING")
+    other_file = next((hangar.data_dir / "builds").glob("*/*/app/app.py"))
+    app = (ISOLATION_APP.replace('os.environ["PROBE_DATA"]', repr(str(hangar.data_dir)))
+           .replace('os.environ["PROBE_OTHER"]', repr(str(other_file)))
+           .replace("os.environ['PROBE_PID']", repr(str(hangar.proc.pid)))
+           .replace('os.environ["PROBE_PORT"]', repr(str(hangar.port))))
+    repo = deploy(hangar, "probe", None, files={"README.md": "---\nsdk: gradio\n---\n",
+                                                 "app.py": app})
+    wait_stage(hangar, repo, "RUNNING")
+    lines = sse_events(f"{hangar.url}/api/spaces/{repo}/logs/run", hangar.headers(), timeout=5,
+                       until=lambda l: l.startswith("RESULTS"))
+    results = dict(kv.split("=") for kv in
+                   next(l for l in lines if l.startswith("RESULTS")).split()[1:])
+    assert results == {"read_db": "DENIED", "list_repos": "DENIED", "read_other": "DENIED",
+                       "daemon_proc": "DENIED", "host_loopback": "DENIED",
+                       "write_root": "DENIED", "write_app": "ALLOWED", "write_data": "ALLOWED"}
+    # Both spaces listen on 7860 and each answers for itself.
+    assert app_get(hangar, "admin-other", "/").status_code == 200
+    assert "probe" not in app_get(hangar, "admin-other", "/").text
+
+
+def test_deleting_a_space_stops_its_processes(hangar):
+    repo = deploy(hangar, "gone", "gradio_hello")
+    wait_stage(hangar, repo, "RUNNING")
+    client(hangar).delete_repo(repo, repo_type="space")
+    deadline = time.time() + 20
+    marker = "admin/gone"
+    while time.time() < deadline:
+        procs = [p for p in os.listdir("/proc") if p.isdigit()]
+        alive = []
+        for p in procs:
+            try:
+                env = open(f"/proc/{p}/environ", "rb").read()
+            except OSError:
+                continue
+            if f"SPACE_ID={marker}".encode() in env:
+                alive.append(p)
+        if not alive:
+            break
+        time.sleep(0.2)
+    assert not alive
