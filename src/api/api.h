@@ -68,5 +68,7 @@ extern const route api_env_routes[];
 extern const size_t api_env_routes_count;
 extern const route api_operate_routes[];
 extern const size_t api_operate_routes_count;
+extern const route api_upload_routes[];
+extern const size_t api_upload_routes_count;
 
 #endif

@@ -242,6 +242,170 @@ int64_t repo_commit_time_ms(const char *path, const char *sha)
     return ms;
 }
 
+static int64_t blob_size(git_odb *odb, const git_oid *oid)
+{
+    size_t size = 0;
+    git_object_t type;
+    if (!odb || git_odb_read_header(&size, &type, odb, oid) < 0)
+        return 0;
+    return (int64_t)size;
+}
+
+static void entry_fill(git_odb *odb, const git_tree_entry *te, repo_entry *out)
+{
+    out->is_dir = git_tree_entry_type(te) == GIT_OBJECT_TREE;
+    git_oid_tostr(out->oid, sizeof out->oid, git_tree_entry_id(te));
+    out->size = out->is_dir ? 0 : blob_size(odb, git_tree_entry_id(te));
+}
+
+int repo_entry_at(const char *path, const char *sha, const char *file, repo_entry *out)
+{
+    memset(out, 0, sizeof *out);
+    git_repository *repo;
+    if (open_repo(path, &repo) < 0)
+        return -1;
+    git_tree *tree = NULL;
+    git_tree_entry *te = NULL;
+    git_odb *odb = NULL;
+    int result = -1;
+    if (commit_tree(repo, sha, &tree) < 0 || git_repository_odb(&odb, repo) < 0) {
+        log_git_error("cannot read commit of", path);
+        goto done;
+    }
+    if (!file[0]) {
+        out->is_dir = true;
+        git_oid_tostr(out->oid, sizeof out->oid, git_tree_id(tree));
+        result = 0;
+        goto done;
+    }
+    result = 1;
+    if (git_tree_entry_bypath(&te, tree, file) < 0 ||
+        (git_tree_entry_type(te) != GIT_OBJECT_BLOB && git_tree_entry_type(te) != GIT_OBJECT_TREE))
+        goto done;
+    entry_fill(odb, te, out);
+    result = 0;
+done:
+    git_odb_free(odb);
+    git_tree_entry_free(te);
+    git_tree_free(tree);
+    git_repository_free(repo);
+    return result;
+}
+
+typedef struct tree_walk {
+    git_odb *odb;
+    const char *dir;
+    bool recursive;
+    repo_tree_cb cb;
+    void *arg;
+    bool stopped;
+} tree_walk;
+
+/* Calls the walker's callback; root is the entry's folder relative to dir. */
+static int tree_visit(tree_walk *w, const char *root, const git_tree_entry *te)
+{
+    git_object_t type = git_tree_entry_type(te);
+    if (type != GIT_OBJECT_BLOB && type != GIT_OBJECT_TREE)
+        return 1; /* submodules: nothing to list or download */
+    char file[4096];
+    snprintf(file, sizeof file, "%s%s%s%s", w->dir, w->dir[0] ? "/" : "", root,
+             git_tree_entry_name(te));
+    repo_entry entry;
+    entry_fill(w->odb, te, &entry);
+    if (w->cb(file, &entry, w->arg) != 0) {
+        w->stopped = true;
+        return -1;
+    }
+    return w->recursive ? 0 : 1;
+}
+
+static int tree_walk_cb(const char *root, const git_tree_entry *te, void *payload)
+{
+    return tree_visit(payload, root, te);
+}
+
+int repo_tree_walk(const char *path, const char *sha, const char *dir, bool recursive,
+                   repo_tree_cb cb, void *arg)
+{
+    git_repository *repo;
+    if (open_repo(path, &repo) < 0)
+        return -1;
+    git_tree *root = NULL, *tree = NULL;
+    git_tree_entry *te = NULL;
+    tree_walk w = {NULL, dir, recursive, cb, arg, false};
+    int result = -1;
+    if (commit_tree(repo, sha, &root) < 0 || git_repository_odb(&w.odb, repo) < 0) {
+        log_git_error("cannot read commit of", path);
+        goto done;
+    }
+    if (dir[0]) {
+        result = 1;
+        if (git_tree_entry_bypath(&te, root, dir) < 0 || git_tree_entry_type(te) != GIT_OBJECT_TREE)
+            goto done;
+        result = -1;
+        if (git_tree_lookup(&tree, repo, git_tree_entry_id(te)) < 0) {
+            log_git_error("cannot read a folder of", path);
+            goto done;
+        }
+    }
+    if (git_tree_walk(tree ? tree : root, GIT_TREEWALK_PRE, tree_walk_cb, &w) < 0 && !w.stopped) {
+        log_git_error("cannot list files of", path);
+        goto done;
+    }
+    result = 0;
+done:
+    git_odb_free(w.odb);
+    git_tree_entry_free(te);
+    git_tree_free(tree);
+    git_tree_free(root);
+    git_repository_free(repo);
+    return result;
+}
+
+int repo_log(const char *path, const char *sha, repo_log_cb cb, void *arg)
+{
+    git_repository *repo;
+    if (open_repo(path, &repo) < 0)
+        return -1;
+    git_revwalk *walk = NULL;
+    git_oid oid;
+    int result = -1;
+    if (git_revwalk_new(&walk, repo) < 0 ||
+        git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0 ||
+        git_oid_fromstr(&oid, sha) < 0 || git_revwalk_push(walk, &oid) < 0) {
+        log_git_error("cannot walk the history of", path);
+        goto done;
+    }
+    int rc;
+    while ((rc = git_revwalk_next(&oid, walk)) == 0) {
+        git_commit *commit = NULL;
+        if (git_commit_lookup(&commit, repo, &oid) < 0) {
+            log_git_error("cannot read a commit of", path);
+            goto done;
+        }
+        repo_commit c;
+        git_oid_tostr(c.sha, sizeof c.sha, &oid);
+        const char *summary = git_commit_summary(commit);
+        c.summary = summary ? summary : "";
+        c.message = git_commit_message(commit);
+        c.author = git_commit_author(commit)->name;
+        c.time_ms = (int64_t)git_commit_time(commit) * 1000;
+        int stop = cb(&c, arg);
+        git_commit_free(commit);
+        if (stop)
+            break;
+    }
+    if (rc < 0 && rc != GIT_ITEROVER) {
+        log_git_error("cannot walk the history of", path);
+        goto done;
+    }
+    result = 0;
+done:
+    git_revwalk_free(walk);
+    git_repository_free(repo);
+    return result;
+}
+
 int repo_clone_bare(const char *from, const char *to)
 {
     git_repository *repo = NULL;

@@ -46,4 +46,37 @@ int repo_read_file(const char *path, const char *sha, const char *file, char **d
 /* The commit time (unix ms) of sha, or 0. */
 int64_t repo_commit_time_ms(const char *path, const char *sha);
 
+/* A file or folder of a commit. */
+typedef struct repo_entry {
+    bool is_dir;
+    char oid[41]; /* blob or tree sha */
+    int64_t size; /* bytes of a file; 0 for a folder */
+} repo_entry;
+
+/* The entry at file ("" is the root folder) of commit sha. Returns 0, 1 when
+ * there is no such file or folder, -1 on error. */
+int repo_entry_at(const char *path, const char *sha, const char *file, repo_entry *out);
+
+/* Called for each entry with its path from the root; nonzero stops the walk. */
+typedef int (*repo_tree_cb)(const char *file, const repo_entry *entry, void *arg);
+/* Lists folder dir ("" the root) of commit sha in git's order, descending into
+ * subfolders when recursive (a folder comes before its contents). Submodules
+ * are skipped. Returns 0, 1 when dir is not a folder of sha, -1 on error. */
+int repo_tree_walk(const char *path, const char *sha, const char *dir, bool recursive,
+                   repo_tree_cb cb, void *arg);
+
+/* A commit as the history lists it. */
+typedef struct repo_commit {
+    char sha[41];
+    const char *summary; /* first paragraph, on one line */
+    const char *message; /* the whole message */
+    const char *author;  /* author name */
+    int64_t time_ms;
+} repo_commit;
+
+/* Called for each commit, newest first; nonzero stops the walk. */
+typedef int (*repo_log_cb)(const repo_commit *commit, void *arg);
+/* Walks the history reachable from commit sha. 0, or -1 on error. */
+int repo_log(const char *path, const char *sha, repo_log_cb cb, void *arg);
+
 #endif
