@@ -78,6 +78,7 @@ run: deps
 PREFIX ?= /usr/local
 install: $(BUILD)/hangar
 	install -D -m 0755 $(BUILD)/hangar $(DESTDIR)$(PREFIX)/bin/hangar
+	install -D -m 0644 docs/hangar.1 $(DESTDIR)$(PREFIX)/share/man/man1/hangar.1
 
 format:
 	clang-format -i $(SRC) $(shell find src tests/unit -name '*.h') $(UNIT_SRC)

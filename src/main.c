@@ -4,6 +4,7 @@
 
 #include "app/serve.h"
 #include "cli/admin.h"
+#include "cli/cli.h"
 #include "runtime/sandbox.h"
 
 static void usage(FILE *out)
@@ -12,7 +13,7 @@ static void usage(FILE *out)
           "\n"
           "usage: hangar COMMAND [options]\n"
           "\n"
-          "commands:\n"
+          "server commands:\n"
           "  serve                     run the daemon (see: hangar help serve)\n"
           "  user add NAME [--admin]   create a user on the data directory, print its token\n"
           "  token create USER         print a new access token [--role read|write] [--name N]\n"
@@ -22,8 +23,11 @@ static void usage(FILE *out)
           "user and token work on the data directory given by --data DIR, $HANGAR_DATA or\n"
           "./data, and may run while the daemon does.\n"
           "\n"
-          "exit status: 0 success, 1 failure, 2 usage error.\n",
+          "client commands (talk to a server over its API; start with hangar login):\n",
           out);
+    cli_help_commands(out);
+    fputc('\n', out);
+    cli_help_environment(out);
 }
 
 int main(int argc, char **argv)
@@ -50,9 +54,14 @@ int main(int argc, char **argv)
             serve_usage();
             return 0;
         }
+        if (argc > 2 && cli_help(argv[2], stdout) == 0)
+            return 0;
         usage(stdout);
         return 0;
     }
+    int rc = cli_main(argc - 1, argv + 1);
+    if (rc >= 0)
+        return rc;
     fprintf(stderr, "hangar: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
