@@ -190,9 +190,10 @@ static char *read_line_noecho(const char *prompt, size_t max)
         return NULL;
     quiet = old;
     quiet.c_lflag &= ~(tcflag_t)ECHO;
+    /* Echo goes off before the prompt shows, so nothing typed after it echoes. */
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
     fprintf(stderr, "%s", prompt);
     fflush(stderr);
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
     char *line = malloc(max + 2);
     if (line && !fgets(line, (int)max + 2, stdin)) {
         free(line);

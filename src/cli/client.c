@@ -317,8 +317,10 @@ int cli_perform(cli_client *c, cli_response *res)
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
     res->curl_rc = curl_easy_perform(c->curl);
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &res->status);
+    /* An error answer counts even when the server stopped reading the body
+     * early (a 413 to a streamed upload). */
     if (res->status > 0 &&
-        (res->curl_rc == CURLE_OK || res->curl_rc == CURLE_WRITE_ERROR ||
+        (res->curl_rc == CURLE_OK || res->status >= 400 || res->curl_rc == CURLE_WRITE_ERROR ||
          res->curl_rc == CURLE_ABORTED_BY_CALLBACK || res->curl_rc == CURLE_OPERATION_TIMEDOUT))
         return 0;
     res->status = 0;

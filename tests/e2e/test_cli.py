@@ -8,6 +8,7 @@ import signal
 import stat
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -438,6 +439,33 @@ def test_secret_from_stdin_never_appears_in_argv(user, hangar, tmp_path):
     assert r.returncode == 1 and "Invalid key" in r.stderr
 
 
+def test_secret_typed_on_a_terminal_is_not_echoed(user, hangar, tmp_path):
+    space = static_space(user, tmp_path)
+    master, slave = pty.openpty()
+    proc = user.popen("secrets", space, "set", "TYPED", stdin=slave, stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE)
+    os.close(slave)
+    prompt = b""
+    deadline = time.time() + 10
+    while b"Value of secret TYPED" not in prompt and time.time() < deadline:
+        prompt += os.read(proc.stderr.fileno(), 1024)
+    os.write(master, (SECRET_VALUE + "\n").encode())
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    echoed = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        echoed += chunk
+    os.close(master)
+    assert SECRET_VALUE.encode() not in echoed and SECRET_VALUE not in out + err
+    assert "TYPED" in user.json("secrets", space, "list")
+
+
 def test_variables_set_list_rm(user, hangar, tmp_path):
     space = static_space(user, tmp_path)
     user.ok("variables", space, "set", "MODE", "fast", "--description", "speed")
@@ -542,7 +570,31 @@ def read_until(proc, needle, timeout):
     return seen.decode(errors="replace")
 
 
-def test_done_when_login_create_upload_status_logs_follow(cli, hangar):
+def remove_cgroup_parent(name):
+    for root in Path("/sys/fs/cgroup").glob("*"):
+        for d in sorted((root / name).glob("**/"), key=lambda p: -len(p.parts)):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
+
+def test_done_when_login_create_upload_status_logs_follow(hangar_factory, tmp_path):
+    # Daemons of other test runs on this host name their groups alike; a
+    # parent of its own keeps them from removing this one's as stale.
+    parent = f"hangar-test-cli-{os.getpid()}"
+    hangar = hangar_factory(env={"HANGAR_CGROUP_PARENT": parent})
+    home = tmp_path / "home"
+    home.mkdir()
+    cli = Client(hangar, home)
+    try:
+        run_done_when(cli, hangar)
+    finally:
+        hangar.stop()
+        remove_cgroup_parent(parent)
+
+
+def run_done_when(cli, hangar):
     cli.ok("login", hangar.url, input=hangar.admin_token + "\n")
     cli.ok("spaces", "create", "hello", "--sdk", "gradio")
     r = cli.ok("upload", "hello", str(APPS / "gradio_hello"))
