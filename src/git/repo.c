@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "git/lfs.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -134,6 +135,24 @@ typedef struct sibling_walk {
     bool with_sizes;
 } sibling_walk;
 
+static void entry_lfs(git_odb *odb, const git_oid *id, repo_entry *out);
+
+/* HF's siblings carry the LFS object of a pointer file, with its real size. */
+static void sibling_lfs(git_repository *repo, const git_oid *id, size_t size, json_t *item)
+{
+    git_odb *odb = NULL;
+    repo_entry e = {.size = (int64_t)size};
+    if (git_repository_odb(&odb, repo) == 0)
+        entry_lfs(odb, id, &e);
+    git_odb_free(odb);
+    if (!e.lfs)
+        return;
+    json_object_set_new(item, "lfs",
+                        json_pack("{s:s, s:I, s:I}", "sha256", e.lfs_oid, "size",
+                                  (json_int_t)e.lfs_size, "pointerSize", (json_int_t)size));
+    json_object_set_new(item, "size", json_integer((json_int_t)e.lfs_size));
+}
+
 static int sibling_cb(const char *root, const git_tree_entry *entry, void *payload)
 {
     sibling_walk *w = payload;
@@ -153,6 +172,7 @@ static int sibling_cb(const char *root, const git_tree_entry *entry, void *paylo
         git_odb_free(odb);
         json_object_set_new(item, "blobId", json_string(oid));
         json_object_set_new(item, "size", json_integer((json_int_t)size));
+        sibling_lfs(w->repo, git_tree_entry_id(entry), size, item);
     }
     json_array_append_new(w->list, item);
     return 0;
@@ -251,11 +271,27 @@ static int64_t blob_size(git_odb *odb, const git_oid *oid)
     return (int64_t)size;
 }
 
+/* Whether the blob is an LFS pointer; only blobs of a pointer's size are read. */
+static void entry_lfs(git_odb *odb, const git_oid *id, repo_entry *out)
+{
+    git_odb_object *obj = NULL;
+    out->lfs = false;
+    if (out->size < LFS_POINTER_MIN || out->size > LFS_POINTER_MAX ||
+        git_odb_read(&obj, odb, id) < 0)
+        return;
+    out->lfs = lfs_pointer_parse(git_odb_object_data(obj), git_odb_object_size(obj), out->lfs_oid,
+                                 &out->lfs_size) == 0;
+    git_odb_object_free(obj);
+}
+
 static void entry_fill(git_odb *odb, const git_tree_entry *te, repo_entry *out)
 {
     out->is_dir = git_tree_entry_type(te) == GIT_OBJECT_TREE;
     git_oid_tostr(out->oid, sizeof out->oid, git_tree_entry_id(te));
     out->size = out->is_dir ? 0 : blob_size(odb, git_tree_entry_id(te));
+    out->lfs = false;
+    if (!out->is_dir && odb)
+        entry_lfs(odb, git_tree_entry_id(te), out);
 }
 
 int repo_entry_at(const char *path, const char *sha, const char *file, repo_entry *out)

@@ -36,7 +36,8 @@ int repo_head(const char *path, char sha[41]);
 int repo_resolve(const char *path, const char *rev, char sha[41]);
 
 /* The files of the commit as HF "siblings": [{"rfilename": path}, ...].
- * With sizes, adds "size" and "blobId". NULL on error; [] for an unborn head. */
+ * With sizes, adds "size" and "blobId", and "lfs" {sha256, size,
+ * pointerSize} for LFS pointer files. NULL on error; [] for an unborn head. */
 json_t *repo_siblings(const char *path, const char *sha, bool with_sizes);
 
 /* Reads a file of a commit into a new buffer (caller frees). Returns 0,
@@ -51,6 +52,10 @@ typedef struct repo_entry {
     bool is_dir;
     char oid[41]; /* blob or tree sha */
     int64_t size; /* bytes of a file; 0 for a folder */
+    /* A Git LFS pointer file: the object it stands for (size is the pointer's). */
+    bool lfs;
+    char lfs_oid[65];
+    int64_t lfs_size;
 } repo_entry;
 
 /* The entry at file ("" is the root folder) of commit sha. Returns 0, 1 when
