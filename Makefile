@@ -69,6 +69,7 @@ e2e: $(BUILD)/san/hangar $(BUILD)/hangar
 test: deps
 	@$(MAKE) --no-print-directory all san
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory e2e
 
 run: deps
@@ -88,5 +89,7 @@ format-check:
 
 clean:
 	rm -rf $(BUILD)
+
+include tests/fuzz/fuzz.mk
 
 -include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d)

@@ -15,9 +15,11 @@
 
 #include "api/api.h"
 #include "api/files.h"
+#include "api/upload.h"
 #include "app/app.h"
 #include "git/commit.h"
 #include "git/repo.h"
+#include "git/scan.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "space/config.h"
@@ -272,12 +274,18 @@ done:
 
 /* ---- commit ---------------------------------------------------------------------- */
 
-typedef struct commit_body {
-    json_t *header; /* the header line's value */
-    commit_batch batch;
-    int line;       /* line being parsed, for messages */
-    char err[1200]; /* what was wrong */
-} commit_body;
+void upload_body_init(commit_body *cb)
+{
+    memset(cb, 0, sizeof *cb);
+    commit_batch_init(&cb->batch);
+}
+
+void upload_body_free(commit_body *cb)
+{
+    json_decref(cb->header);
+    cb->header = NULL;
+    commit_batch_free(&cb->batch);
+}
 
 static int body_fail(commit_body *cb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -416,8 +424,7 @@ done:
     return rc;
 }
 
-/* Parses the NDJSON body into cb: a header line, then operations. */
-static int parse_commit_body(commit_body *cb, const char *data, size_t len)
+int upload_parse_commit_body(commit_body *cb, const char *data, size_t len)
 {
     size_t pos = 0;
     cb->line = 0;
@@ -467,6 +474,32 @@ static int commit_status(commit_result rc, const char **code)
     }
 }
 
+/* Warns about credentials the commit adds: accepted, but reported in the
+ * answer's hookOutput (what HF shows for its hooks) and as a space event. */
+static void scan_commit(http_request *req, const space *sp, const commit_batch *batch,
+                        scan_report *r)
+{
+    app *a = app_of(req);
+    size_t nsecrets = 0;
+    scan_secret *secrets = scan_secrets_load(a->store, sp->id, &nsecrets);
+    for (size_t i = 0; i < batch->count; i++) {
+        const commit_op *op = &batch->ops[i];
+        if (op->kind == COMMIT_OP_ADD)
+            scan_file(r, op->path, op->data, op->len, secrets, nsecrets);
+    }
+    scan_secrets_free(secrets, nsecrets);
+    if (!r->count)
+        return;
+    log_warn("api", "commit to %s adds %zu possible credential(s)", sp->full_id, r->count);
+    json_t *data = json_pack("{s:I, s:s%}", "count", (json_int_t)r->count, "message",
+                             r->text.data ? r->text.data : "", r->text.len);
+    char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
+    if (!text || store_event_add(a->store, sp->id, "secret-warning", text) < 0)
+        log_error("api", "could not record the secret warning of %s", sp->full_id);
+    free(text);
+    json_decref(data);
+}
+
 static void upload_commit(http_request *req)
 {
     auth_identity id;
@@ -474,8 +507,7 @@ static void upload_commit(http_request *req)
     char repo[UPLOAD_REPO_PATH], sha[41];
     char *rev = NULL, *file = NULL;
     commit_body cb;
-    memset(&cb, 0, sizeof cb);
-    commit_batch_init(&cb.batch);
+    upload_body_init(&cb);
     if (!api_space_load(req, req->params[0], req->params[1], API_WRITE, &id, &sp))
         goto done;
     if (query_flag(req, "create_pr")) {
@@ -490,7 +522,7 @@ static void upload_commit(http_request *req)
         api_error(req, 400, NULL, "Hangar commits to main only, not to '%.200s'", rev);
         goto done;
     }
-    if (parse_commit_body(&cb, req->body.data ? req->body.data : "", req->body.len) < 0) {
+    if (upload_parse_commit_body(&cb, req->body.data ? req->body.data : "", req->body.len) < 0) {
         api_error(req, 400, NULL, "%s", cb.err);
         goto done;
     }
@@ -514,14 +546,17 @@ static void upload_commit(http_request *req)
     if (lifecycle_on_commit(app_of(req), &sp, sha, "api") < 0)
         log_error("api", "commit %.12s of %s is on main but its event was not recorded", sha,
                   sp.full_id);
+    scan_report scan;
+    scan_report_init(&scan);
+    scan_commit(req, &sp, &cb.batch, &scan);
     char url[1024];
     snprintf(url, sizeof url, "%s/spaces/%s/commit/%s", app_of(req)->base_url, sp.full_id, sha);
     api_json(req, 200,
-             json_pack("{s:b, s:s, s:s, s:s}", "success", 1, "commitOid", sha, "commitUrl", url,
-                       "hookOutput", ""));
+             json_pack("{s:b, s:s, s:s, s:s%}", "success", 1, "commitOid", sha, "commitUrl", url,
+                       "hookOutput", scan.text.data ? scan.text.data : "", scan.text.len));
+    scan_report_free(&scan);
 done:
-    json_decref(cb.header);
-    commit_batch_free(&cb.batch);
+    upload_body_free(&cb);
     free(rev);
     free(file);
 }

@@ -95,12 +95,14 @@ static void utf8_clean(const char *in, size_t len, buf *out)
     }
 }
 
+/* Searching goes on after each "***": a mask that is itself made of '*'
+ * would otherwise match its own replacement forever. */
 static void apply_masks(logs_stream *log, buf *line)
 {
     for (size_t m = 0; m < log->nmasks; m++) {
-        size_t mlen = strlen(log->masks[m]);
+        size_t mlen = strlen(log->masks[m]), from = 0;
         char *hit;
-        while (line->data && (hit = strstr(line->data, log->masks[m]))) {
+        while (line->data && (hit = strstr(line->data + from, log->masks[m]))) {
             size_t at = (size_t)(hit - line->data);
             buf rebuilt;
             buf_init(&rebuilt);
@@ -109,6 +111,7 @@ static void apply_masks(logs_stream *log, buf *line)
             buf_puts(&rebuilt, line->data + at + mlen);
             buf_free(line);
             *line = rebuilt;
+            from = at + 3;
         }
     }
 }

@@ -1,0 +1,237 @@
+#include "git/scan.h"
+
+#include <git2.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/vault.h"
+#include "lib/log.h"
+
+#define SCAN_BLOB_MAX (32u * 1024 * 1024) /* larger blobs are not read */
+
+void scan_report_init(scan_report *r)
+{
+    buf_init(&r->text);
+    r->count = 0;
+}
+
+void scan_report_free(scan_report *r)
+{
+    buf_free(&r->text);
+    r->count = 0;
+}
+
+static bool is_alnum(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static bool is_letter(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_upper_digit(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* n characters of class ok at p, with no word character on either side, so
+ * that a longer identifier that merely contains the shape is not reported. */
+static bool token_at(const unsigned char *line, size_t len, size_t at, size_t prefix, size_t n,
+                     bool (*ok)(unsigned char))
+{
+    if (at > 0 && (is_alnum(line[at - 1]) || line[at - 1] == '_'))
+        return false;
+    if (at + prefix + n > len)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!ok(line[at + prefix + i]))
+            return false;
+    size_t end = at + prefix + n;
+    return end == len || !(is_alnum(line[end]) || line[end] == '_');
+}
+
+static bool find_shape(const unsigned char *line, size_t len, const char *prefix, size_t n,
+                       bool (*ok)(unsigned char))
+{
+    size_t plen = strlen(prefix);
+    const unsigned char *p = line, *end = line + len;
+    while (p < end && (p = memmem(p, (size_t)(end - p), prefix, plen)) != NULL) {
+        if (token_at(line, len, (size_t)(p - line), plen, n, ok))
+            return true;
+        p++;
+    }
+    return false;
+}
+
+static bool pem_private_key(const unsigned char *line, size_t len)
+{
+    const unsigned char *begin = memmem(line, len, "-----BEGIN ", 11);
+    if (!begin)
+        return false;
+    size_t rest = len - (size_t)(begin - line);
+    return memmem(begin, rest, "PRIVATE KEY-----", 16) != NULL;
+}
+
+static void add_finding(scan_report *r, const char *path, size_t line, const char *kind)
+{
+    if (r->count++ >= SCAN_MAX_FINDINGS)
+        return;
+    /* path is the repository's: control bytes would forge lines of output */
+    buf_puts(&r->text, "warning: ");
+    for (const char *p = path; *p; p++)
+        buf_append(&r->text, (unsigned char)*p < 0x20 || *p == 0x7f ? "?" : p, 1);
+    buf_printf(&r->text, " line %zu: looks like %s; it is now in the repository's history\n", line,
+               kind);
+}
+
+static void scan_line(scan_report *r, const char *path, size_t lineno, const unsigned char *line,
+                      size_t len, const scan_secret *secrets, size_t nsecrets)
+{
+    if (find_shape(line, len, "hf_", 34, is_letter))
+        add_finding(r, path, lineno, "a Hugging Face access token");
+    if (find_shape(line, len, "AKIA", 16, is_upper_digit))
+        add_finding(r, path, lineno, "an AWS access key id");
+    if (pem_private_key(line, len))
+        add_finding(r, path, lineno, "a PEM private key");
+    for (size_t i = 0; i < nsecrets; i++) {
+        if (secrets[i].len < SCAN_SECRET_MIN ||
+            !memmem(line, len, secrets[i].value, secrets[i].len))
+            continue;
+        char kind[160];
+        snprintf(kind, sizeof kind, "the value of the space secret %.100s", secrets[i].name);
+        add_finding(r, path, lineno, kind);
+    }
+}
+
+void scan_file(scan_report *r, const char *path, const unsigned char *data, size_t len,
+               const scan_secret *secrets, size_t nsecrets)
+{
+    size_t pos = 0, lineno = 0;
+    while (pos < len) {
+        const unsigned char *start = data + pos;
+        const unsigned char *nl = memchr(start, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - start) : len - pos;
+        lineno++;
+        scan_line(r, path, lineno, start, n, secrets, nsecrets);
+        pos += n + 1;
+    }
+}
+
+/* ---- the space's own secrets --------------------------------------------------- */
+
+typedef struct secret_list {
+    scan_secret *items;
+    size_t count;
+} secret_list;
+
+static void add_secret(const char *key, const char *sealed, const char *description,
+                       int64_t updated_ms, void *arg)
+{
+    secret_list *l = arg;
+    size_t len = 0;
+    char *plain = vault_open_value(sealed, &len);
+    if (!plain)
+        return; /* a value the vault cannot open cannot be in a file either */
+    scan_secret *grown = realloc(l->items, (l->count + 1) * sizeof *grown);
+    char *name = strdup(key);
+    if (!grown || !name) {
+        if (grown)
+            l->items = grown;
+        free(name);
+        vault_free_plain(plain);
+        return;
+    }
+    l->items = grown;
+    l->items[l->count++] = (scan_secret){.name = name, .value = plain, .len = len};
+}
+
+scan_secret *scan_secrets_load(store *st, int64_t space_id, size_t *count)
+{
+    secret_list l = {NULL, 0};
+    if (store_env_list(st, true, space_id, add_secret, &l) < 0)
+        log_warn("scan", "could not read the secrets of space %lld to scan for them",
+                 (long long)space_id);
+    *count = l.count;
+    return l.items;
+}
+
+void scan_secrets_free(scan_secret *secrets, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free((char *)secrets[i].name);
+        vault_free_plain((char *)secrets[i].value);
+    }
+    free(secrets);
+}
+
+/* ---- commits ------------------------------------------------------------------------ */
+
+typedef struct diff_ctx {
+    git_repository *repo;
+    scan_report *r;
+    const scan_secret *secrets;
+    size_t nsecrets;
+} diff_ctx;
+
+static int on_delta(const git_diff_delta *delta, float progress, void *arg)
+{
+    diff_ctx *d = arg;
+    git_blob *blob = NULL;
+    if (delta->status != GIT_DELTA_ADDED && delta->status != GIT_DELTA_MODIFIED)
+        return 0;
+    if (delta->new_file.size > SCAN_BLOB_MAX ||
+        git_blob_lookup(&blob, d->repo, &delta->new_file.id) < 0)
+        return 0;
+    scan_file(d->r, delta->new_file.path, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob),
+              d->secrets, d->nsecrets);
+    git_blob_free(blob);
+    return 0;
+}
+
+static int commit_tree(git_repository *repo, const char *sha, git_tree **tree)
+{
+    git_oid oid;
+    git_commit *commit = NULL;
+    *tree = NULL;
+    if (!sha || !sha[0] || strspn(sha, "0") == strlen(sha))
+        return 0; /* a new branch: everything in it is new */
+    if (git_oid_fromstr(&oid, sha) < 0 || git_commit_lookup(&commit, repo, &oid) < 0)
+        return -1;
+    int rc = git_commit_tree(tree, commit);
+    git_commit_free(commit);
+    return rc;
+}
+
+int scan_commits(scan_report *r, const char *repo_path, const char *old_sha, const char *new_sha,
+                 const scan_secret *secrets, size_t nsecrets)
+{
+    git_repository *repo = NULL;
+    git_tree *old_tree = NULL, *new_tree = NULL;
+    git_diff *diff = NULL;
+    int rc = -1;
+    if (git_repository_open_bare(&repo, repo_path) < 0)
+        goto done;
+    if (commit_tree(repo, old_sha, &old_tree) < 0 || commit_tree(repo, new_sha, &new_tree) < 0)
+        goto done;
+    if (git_diff_tree_to_tree(&diff, repo, old_tree, new_tree, NULL) < 0)
+        goto done;
+    diff_ctx d = {repo, r, secrets, nsecrets};
+    if (git_diff_foreach(diff, on_delta, NULL, NULL, NULL, &d) < 0)
+        goto done;
+    rc = 0;
+done:
+    if (rc < 0) {
+        const git_error *e = git_error_last();
+        log_warn("scan", "%s: could not scan %.12s: %s", repo_path, new_sha ? new_sha : "?",
+                 e ? e->message : "unknown error");
+    }
+    git_diff_free(diff);
+    git_tree_free(old_tree);
+    git_tree_free(new_tree);
+    git_repository_free(repo);
+    return rc;
+}
