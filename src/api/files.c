@@ -1,8 +1,9 @@
 /* Downloads: GET and HEAD /spaces/<owner>/<name>/resolve/<rev>/<path> (and
  * /raw/), with the headers huggingface_hub needs (X-Repo-Commit, ETag,
- * Content-Length), single byte ranges, and conditional requests. Files live
- * in git (no LFS yet), so a blob is read whole and streamed out in chunks
- * that follow the connection's backpressure. */
+ * Content-Length), single byte ranges, and conditional requests. A small
+ * file's blob is read whole and streamed out in chunks that follow the
+ * connection's backpressure; an LFS pointer file is answered with its object
+ * (ETag: the sha256), read from disk a chunk at a time (api/lfsapi.h). */
 #include "api/files.h"
 
 #include <stdint.h>
@@ -12,6 +13,8 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "api/lfsapi.h"
+#include "app/app.h"
 #include "git/repo.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -277,8 +280,16 @@ static void send_file(http_request *req, const char *repo, const char *sha, cons
                       const repo_entry *entry, int64_t first, int64_t last, bool partial)
 {
     int64_t length = last - first + 1;
+    int64_t size = entry->lfs ? entry->lfs_size : entry->size;
     download *d = NULL;
-    if (req->method != HTTP_HEAD && length > 0) {
+    int fd = -1;
+    if (entry->lfs) {
+        fd = lfsapi_open_object(app_of(req)->config.data_dir, entry->lfs_oid, size);
+        if (fd < 0) {
+            api_error(req, 500, NULL, "The LFS object of %s is missing", file);
+            return;
+        }
+    } else if (req->method != HTTP_HEAD && length > 0) {
         d = calloc(1, sizeof *d);
         size_t len = 0;
         int rc = d ? repo_read_file(repo, sha, file, &d->data, &len) : -1;
@@ -291,8 +302,8 @@ static void send_file(http_request *req, const char *repo, const char *sha, cons
         d->off = (size_t)first;
         d->end = (size_t)last + 1;
     }
-    char etag[48];
-    snprintf(etag, sizeof etag, "\"%s\"", entry->oid);
+    char etag[72];
+    snprintf(etag, sizeof etag, "\"%s\"", entry->lfs ? entry->lfs_oid : entry->oid);
     file_headers(req, sha, etag);
     /* User files are served from Hangar's own origin: never let a browser
      * sniff them into something else or run them with that origin. */
@@ -301,8 +312,12 @@ static void send_file(http_request *req, const char *repo, const char *sha, cons
     http_resp_header(req, "Content-Security-Policy", "sandbox");
     if (partial)
         http_resp_headerf(req, "Content-Range", "bytes %lld-%lld/%lld", (long long)first,
-                          (long long)last, (long long)entry->size);
+                          (long long)last, (long long)size);
     http_resp_begin(req, partial ? 206 : 200, length);
+    if (fd >= 0) {
+        lfsapi_stream(req, fd, first, last);
+        return;
+    }
     if (!d) {
         http_resp_end(req);
         return;
@@ -318,7 +333,7 @@ static void files_download(http_request *req)
     auth_identity id;
     space sp;
     char *rev = NULL, *file = NULL;
-    char repo[FILES_REPO_PATH], sha[41], etag[48];
+    char repo[FILES_REPO_PATH], sha[41], etag[72];
     repo_entry entry;
     if (!api_space_load(req, req->params[0], req->params[1], API_READ, &id, &sp))
         return;
@@ -338,21 +353,23 @@ static void files_download(http_request *req)
         api_error(req, 404, "EntryNotFound", "Entry not found at revision %s", rev);
         goto done;
     }
-    snprintf(etag, sizeof etag, "\"%s\"", entry.oid);
+    /* An LFS file is known by its object, as on HF. */
+    int64_t size = entry.lfs ? entry.lfs_size : entry.size;
+    snprintf(etag, sizeof etag, "\"%s\"", entry.lfs ? entry.lfs_oid : entry.oid);
     if (etag_matches(http_header_get(req, "If-None-Match"), etag)) {
         file_headers(req, sha, etag);
         http_respond(req, 304, NULL, NULL, 0);
         goto done;
     }
-    int64_t first = 0, last = entry.size - 1;
+    int64_t first = 0, last = size - 1;
     const char *if_range = http_header_get(req, "If-Range");
     range_kind range = RANGE_NONE;
     if (!if_range || strcmp(if_range, etag) == 0)
-        range = parse_range(http_header_get(req, "Range"), entry.size, &first, &last);
+        range = parse_range(http_header_get(req, "Range"), size, &first, &last);
     if (range == RANGE_UNSATISFIABLE) {
-        http_resp_headerf(req, "Content-Range", "bytes */%lld", (long long)entry.size);
+        http_resp_headerf(req, "Content-Range", "bytes */%lld", (long long)size);
         api_error(req, 416, NULL, "Range not satisfiable: %s has %lld bytes", file,
-                  (long long)entry.size);
+                  (long long)size);
         goto done;
     }
     send_file(req, repo, sha, file, &entry, first, last, range == RANGE_OK);

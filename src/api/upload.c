@@ -1,8 +1,10 @@
 /* The HF upload and read API of a space's repository: preupload, the NDJSON
  * commit, validate-yaml, tree, paths-info and the commit history.
  *
- * Every file is "regular" (content inline, base64) until LFS exists, so the
- * clients never ask for LFS or Xet. A commit is parsed and checked whole
+ * Small text files are "regular" (content inline, base64); large (10 MiB and
+ * up) and binary ones go through LFS (api/lfsapi.h), as on HF, and the commit
+ * names them by sha256 in "lfsFile" lines, written to git as pointer files. A
+ * commit is parsed and checked whole
  * before anything is written, and lands on main only if main is still where
  * it was (see git/commit.h). */
 #include <fnmatch.h>
@@ -18,6 +20,7 @@
 #include "api/upload.h"
 #include "app/app.h"
 #include "git/commit.h"
+#include "git/lfs.h"
 #include "git/repo.h"
 #include "git/scan.h"
 #include "lib/log.h"
@@ -36,6 +39,9 @@
 #define UPLOAD_REPO_PATH 4200
 /* Segments before the revision in /api/spaces/<o>/<n>/<verb>/<rev>/... */
 #define UPLOAD_REV_SKIP 5
+/* HF sends files of this size and up through LFS, and binary ones too. */
+#define UPLOAD_LFS_THRESHOLD (10 * 1024 * 1024)
+#define UPLOAD_SAMPLE_MAX 512
 
 /* ---- shared -------------------------------------------------------------------- */
 
@@ -89,8 +95,16 @@ static bool load_rev(http_request *req, api_access need, space *sp, char repo[UP
 
 static json_t *entry_json(const char *path, const repo_entry *e)
 {
-    return json_pack("{s:s, s:s, s:I, s:s}", "type", e->is_dir ? "directory" : "file", "oid",
-                     e->oid, "size", (json_int_t)e->size, "path", path);
+    json_t *j = json_pack("{s:s, s:s, s:I, s:s}", "type", e->is_dir ? "directory" : "file", "oid",
+                          e->oid, "size", (json_int_t)e->size, "path", path);
+    if (j && e->lfs) {
+        /* As HF: size is the file's, pointerSize the blob's. */
+        json_object_set_new(j, "size", json_integer((json_int_t)e->lfs_size));
+        json_object_set_new(j, "lfs",
+                            json_pack("{s:s, s:I, s:I}", "oid", e->lfs_oid, "size",
+                                      (json_int_t)e->lfs_size, "pointerSize", (json_int_t)e->size));
+    }
+    return j;
 }
 
 /* Link: <same URL with cursor=next>; rel="next", GitHub style. */
@@ -195,6 +209,24 @@ static bool gitignore_match(const char *rules, const char *path)
 
 /* ---- preupload ------------------------------------------------------------------ */
 
+/* HF's rule: LFS for 10 MiB and up, or a NUL byte in the first 512 bytes;
+ * an empty file is always regular. */
+static bool wants_lfs(json_t *item)
+{
+    json_t *jsize = json_object_get(item, "size");
+    const char *sample = json_string_value(json_object_get(item, "sample"));
+    unsigned char bytes[UPLOAD_SAMPLE_MAX + 3];
+    size_t n = 0;
+    if (json_is_integer(jsize) && json_integer_value(jsize) == 0)
+        return false;
+    if (json_is_integer(jsize) && json_integer_value(jsize) >= UPLOAD_LFS_THRESHOLD)
+        return true;
+    if (!sample || sodium_base642bin(bytes, sizeof bytes, sample, strlen(sample), NULL, &n, NULL,
+                                     sodium_base64_VARIANT_ORIGINAL) != 0)
+        return false;
+    return memchr(bytes, 0, n < UPLOAD_SAMPLE_MAX ? n : UPLOAD_SAMPLE_MAX) != NULL;
+}
+
 /* One file of a preupload answer; false (answered 400) for a bad path. */
 static bool preupload_file(http_request *req, const char *repo, const char *sha, json_t *item,
                            const char *rules, json_t *out)
@@ -216,11 +248,12 @@ static bool preupload_file(http_request *req, const char *repo, const char *sha,
         return false;
     }
     ignore = ignore || (rules && gitignore_match(rules, path));
-    json_t *file =
-        json_pack("{s:s, s:s, s:b}", "path", path, "uploadMode", "regular", "shouldIgnore", ignore);
+    json_t *file = json_pack("{s:s, s:s, s:b}", "path", path, "uploadMode",
+                             wants_lfs(item) ? "lfs" : "regular", "shouldIgnore", ignore);
     repo_entry e;
+    /* The client skips a file whose oid matches its own: sha256 for LFS. */
     if (sha[0] && !ignore && repo_entry_at(repo, sha, path, &e) == 0 && !e.is_dir)
-        json_object_set_new(file, "oid", json_string(e.oid));
+        json_object_set_new(file, "oid", json_string(e.lfs ? e.lfs_oid : e.oid));
     json_array_append_new(out, file);
     return true;
 }
@@ -366,18 +399,39 @@ static int parse_header(commit_body *cb, json_t *value)
     return 0;
 }
 
+/* {"path", "algo": "sha256", "oid", "size"} becomes a pointer file; the
+ * object itself is checked once the whole body is parsed (lfs_check). */
+static int parse_lfs_file(commit_body *cb, json_t *value)
+{
+    const char *path = op_path(cb, value, false);
+    const char *algo = json_string_value(json_object_get(value, "algo"));
+    const char *oid = json_string_value(json_object_get(value, "oid"));
+    json_t *jsize = json_object_get(value, "size");
+    char pointer[LFS_POINTER_MAX + 1];
+    if (!path)
+        return -1;
+    if ((algo && strcmp(algo, "sha256") != 0) || !lfs_oid_valid(oid) || !json_is_integer(jsize) ||
+        json_integer_value(jsize) < 0)
+        return body_fail(
+            cb, "lfsFile %s needs \"algo\": \"sha256\", a sha256 \"oid\" and a \"size\"", path);
+    int n = lfs_pointer_format(oid, json_integer_value(jsize), pointer, sizeof pointer);
+    unsigned char *data = n > 0 ? malloc((size_t)n) : NULL;
+    if (!data)
+        return body_fail(cb, "out of memory");
+    memcpy(data, pointer, (size_t)n);
+    if (commit_batch_add_lfs(&cb->batch, path, data, (size_t)n) < 0)
+        return body_fail(cb, "out of memory");
+    return 0;
+}
+
 static int parse_operation(commit_body *cb, const char *key, json_t *value)
 {
     bool folder = strcmp(key, "deletedFolder") == 0;
-    if (strcmp(key, "lfsFile") == 0) {
-        const char *path = json_string_value(json_object_get(value, "path"));
-        char shown[256];
-        return body_fail(cb, "LFS is not supported yet (file %s)",
-                         printable(path ? path : "?", strlen(path ? path : "?"), shown, 256));
-    }
+    if (strcmp(key, "lfsFile") == 0)
+        return parse_lfs_file(cb, value);
     if (strcmp(key, "file") != 0 && strcmp(key, "deletedFile") != 0 && !folder)
-        return body_fail(cb, "unknown key '%.40s': header, file, deletedFile or deletedFolder",
-                         key);
+        return body_fail(
+            cb, "unknown key '%.40s': header, file, lfsFile, deletedFile or deletedFolder", key);
     const char *path = op_path(cb, value, folder);
     if (!path)
         return -1;
@@ -449,6 +503,34 @@ int upload_parse_commit_body(commit_body *cb, const char *data, size_t len)
         return -1;
     }
     return 0;
+}
+
+/* Every LFS file of the batch must name a stored object of its size: else
+ * answers 400 naming the first missing oid and returns false. Found objects
+ * are touched so that a collection running now keeps them. */
+static bool lfs_check(http_request *req, const commit_batch *batch)
+{
+    const char *data_dir = app_of(req)->config.data_dir;
+    for (size_t i = 0; i < batch->count; i++) {
+        const commit_op *op = &batch->ops[i];
+        char oid[LFS_OID_LEN + 1];
+        int64_t size = -1, have = -1;
+        if (!op->lfs || lfs_pointer_parse((const char *)op->data, op->len, oid, &size) < 0)
+            continue;
+        int rc = lfs_object_stat(data_dir, oid, &have);
+        if (rc < 0) {
+            api_error(req, 500, NULL, "Could not look up LFS object %s", oid);
+            return false;
+        }
+        if (rc > 0 || have != size) {
+            api_error(req, 400, NULL,
+                      "LFS object %s (%lld bytes) of %s is not stored: upload it first", oid,
+                      (long long)size, op->path);
+            return false;
+        }
+        lfs_object_touch(data_dir, oid);
+    }
+    return true;
 }
 
 static bool is_main_rev(const char *rev)
@@ -526,6 +608,8 @@ static void upload_commit(http_request *req)
         api_error(req, 400, NULL, "%s", cb.err);
         goto done;
     }
+    if (!lfs_check(req, &cb.batch))
+        goto done;
     api_space_repo_path(req, &sp, repo, sizeof repo);
     commit_info info = {
         .author = id.user.name,

@@ -1,5 +1,6 @@
 #include "git/commit.h"
 
+#include <fnmatch.h>
 #include <git2.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,7 +50,15 @@ int commit_batch_add(commit_batch *b, commit_op_kind kind, const char *path, uns
         free(data);
         return -1;
     }
-    b->ops[b->count++] = (commit_op){kind, copy, data, len};
+    b->ops[b->count++] = (commit_op){kind, copy, data, len, false};
+    return 0;
+}
+
+int commit_batch_add_lfs(commit_batch *b, const char *path, unsigned char *pointer, size_t len)
+{
+    if (commit_batch_add(b, COMMIT_OP_ADD, path, pointer, len) < 0)
+        return -1;
+    b->ops[b->count - 1].lfs = true;
     return 0;
 }
 
@@ -137,6 +146,8 @@ typedef struct commit_ctx {
     bool unborn;
     char *err;
     size_t err_size;
+    buf attrs; /* new .gitattributes content, when LFS files need rules */
+    bool attrs_set;
 } commit_ctx;
 
 static commit_result fail(commit_ctx *ctx, commit_result rc, const char *fmt, ...)
@@ -313,8 +324,109 @@ static commit_result stage_all(commit_ctx *ctx, const commit_batch *batch, const
     return COMMIT_OK;
 }
 
+/* ---- .gitattributes for LFS files ---------------------------------------------- */
+
+/* The .gitattributes the tree will have before LFS rules are added: the last
+ * one the batch adds, else the one of main. Blobs of the batch are not
+ * written yet, so they are read from the batch itself. */
+static commit_result attrs_base(commit_ctx *ctx, const commit_batch *batch, const char *repo_path)
+{
+    for (size_t i = batch->count; i-- > 0;) {
+        const commit_op *op = &batch->ops[i];
+        if (op->kind == COMMIT_OP_ADD && strcmp(op->path, ".gitattributes") == 0)
+            return buf_append(&ctx->attrs, op->data ? (const char *)op->data : "", op->len) < 0
+                       ? fail(ctx, COMMIT_ERROR, "Out of memory")
+                       : COMMIT_OK;
+    }
+    const git_index_entry *e = git_index_get_bypath(ctx->index, ".gitattributes", 0);
+    git_blob *blob = NULL;
+    if (!e)
+        return COMMIT_OK;
+    if (git_blob_lookup(&blob, ctx->repo, &e->id) < 0)
+        return git_fail(ctx, "read .gitattributes", repo_path);
+    int rc = buf_append(&ctx->attrs, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
+    git_blob_free(blob);
+    return rc < 0 ? fail(ctx, COMMIT_ERROR, "Out of memory") : COMMIT_OK;
+}
+
+/* Whether one .gitattributes line sends path to LFS. A pattern without '/'
+ * matches the file name in any folder, as in git. */
+static bool attrs_line_covers(const char *line, size_t len, const char *path)
+{
+    char copy[COMMIT_PATH_MAX * 2 + 64];
+    if (len >= sizeof copy)
+        return false;
+    memcpy(copy, line, len);
+    copy[len] = '\0';
+    char *save = NULL, *pattern = strtok_r(copy, " \t\r", &save);
+    if (!pattern || pattern[0] == '#' || !strstr(line + (pattern - copy), "filter=lfs"))
+        return false;
+    const char *base = strrchr(path, '/');
+    bool anchored = strchr(pattern, '/') != NULL;
+    if (pattern[0] == '/')
+        pattern++;
+    return fnmatch(pattern, anchored || !base ? path : base + 1, anchored ? FNM_PATHNAME : 0) == 0;
+}
+
+static bool attrs_cover(const buf *attrs, const char *path)
+{
+    const char *p = attrs->data ? attrs->data : "", *end = p + attrs->len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (attrs_line_covers(p, n, path))
+            return true;
+        p += n + 1;
+    }
+    return false;
+}
+
+/* The rule `git lfs track` writes: glob characters and spaces escaped. */
+static int attrs_add_rule(buf *attrs, const char *path)
+{
+    if (attrs->len && attrs->data[attrs->len - 1] != '\n' && buf_puts(attrs, "\n") < 0)
+        return -1;
+    for (const char *p = path; *p; p++) {
+        int rc = *p == ' '                ? buf_puts(attrs, "[[:space:]]")
+                 : strchr("*?[]\\#!", *p) ? buf_printf(attrs, "\\%c", *p)
+                                          : buf_append(attrs, p, 1);
+        if (rc < 0)
+            return -1;
+    }
+    return buf_puts(attrs, " filter=lfs diff=lfs merge=lfs -text\n");
+}
+
+/* Stages a .gitattributes with a rule for every LFS file not yet covered. */
+static commit_result stage_lfs_attrs(commit_ctx *ctx, const commit_batch *batch,
+                                     const char *repo_path)
+{
+    bool any = false;
+    commit_result rc;
+    for (size_t i = 0; i < batch->count && !any; i++)
+        any = batch->ops[i].lfs;
+    if (!any || (rc = attrs_base(ctx, batch, repo_path)) != COMMIT_OK)
+        return any ? rc : COMMIT_OK;
+    size_t before = ctx->attrs.len;
+    for (size_t i = 0; i < batch->count; i++) {
+        const commit_op *op = &batch->ops[i];
+        if (op->lfs && !attrs_cover(&ctx->attrs, op->path) &&
+            attrs_add_rule(&ctx->attrs, op->path) < 0)
+            return fail(ctx, COMMIT_ERROR, "Out of memory");
+    }
+    if (ctx->attrs.len == before)
+        return COMMIT_OK;
+    commit_op attrs_op = {COMMIT_OP_ADD, ".gitattributes", (unsigned char *)ctx->attrs.data,
+                          ctx->attrs.len, false};
+    ctx->attrs_set = true;
+    return stage_add(ctx, &attrs_op, repo_path);
+}
+
 static commit_result write_blobs(commit_ctx *ctx, const commit_batch *batch, const char *repo_path)
 {
+    git_oid attrs_oid;
+    if (ctx->attrs_set &&
+        git_blob_create_from_buffer(&attrs_oid, ctx->repo, ctx->attrs.data, ctx->attrs.len) < 0)
+        return git_fail(ctx, "write .gitattributes", repo_path);
     for (size_t i = 0; i < batch->count; i++) {
         const commit_op *op = &batch->ops[i];
         if (op->kind != COMMIT_OP_ADD)
@@ -432,12 +544,14 @@ commit_result commit_apply(const char *repo_path, const commit_info *info,
         (rc = check_parent(&ctx, info->parent)) != COMMIT_OK ||
         (rc = load_tree(&ctx, repo_path)) != COMMIT_OK ||
         (rc = stage_all(&ctx, batch, repo_path)) != COMMIT_OK ||
+        (rc = stage_lfs_attrs(&ctx, batch, repo_path)) != COMMIT_OK ||
         (rc = write_blobs(&ctx, batch, repo_path)) != COMMIT_OK ||
         (rc = write_commit(&ctx, info, &commit, repo_path)) != COMMIT_OK ||
         (rc = move_main(&ctx, &commit, info->summary, repo_path)) != COMMIT_OK)
         goto done;
     git_oid_tostr(sha, 41, &commit);
 done:
+    buf_free(&ctx.attrs);
     git_index_free(ctx.index);
     git_repository_free(ctx.repo);
     return rc;

@@ -27,6 +27,7 @@ typedef struct commit_op {
     char *path;          /* owned; a folder without its trailing '/' */
     unsigned char *data; /* owned file content (COMMIT_OP_ADD), may be NULL when len is 0 */
     size_t len;
+    bool lfs; /* data is a Git LFS pointer: .gitattributes must route path to LFS */
 } commit_op;
 
 typedef struct commit_batch {
@@ -42,6 +43,11 @@ void commit_batch_free(commit_batch *b);
  * runs out. Paths are checked by commit_apply, not here. */
 int commit_batch_add(commit_batch *b, commit_op_kind kind, const char *path, unsigned char *data,
                      size_t len);
+
+/* Appends an add whose data is an LFS pointer file (see git/lfs.h): the
+ * commit also adds "<path> filter=lfs diff=lfs merge=lfs -text" to
+ * .gitattributes unless a rule there already sends path to LFS. */
+int commit_batch_add_lfs(commit_batch *b, const char *path, unsigned char *pointer, size_t len);
 
 typedef struct commit_info {
     const char *author;      /* user name: author and committer */

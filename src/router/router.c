@@ -5,6 +5,7 @@
 
 #include "api/api.h"
 #include "api/files.h"
+#include "api/lfsapi.h"
 #include "git/transport.h"
 #include "lib/util.h"
 
@@ -100,7 +101,7 @@ void router_on_head(http_request *req)
         return;
     }
     if (util_has_prefix(req->path, "/spaces/")) {
-        if (transport_route(req) || files_route(req))
+        if (transport_route(req) || lfsapi_route(req) || files_route(req))
             return;
     }
     req->on_complete = api_not_found;
