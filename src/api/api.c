@@ -29,6 +29,7 @@ static const struct {
     {api_env_routes, &api_env_routes_count},
     {api_operate_routes, &api_operate_routes_count},
     {api_upload_routes, &api_upload_routes_count},
+    {api_source_routes, &api_source_routes_count},
 };
 
 /* Browsers running @huggingface/hub read these headers across origins. */

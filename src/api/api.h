@@ -70,5 +70,7 @@ extern const route api_operate_routes[];
 extern const size_t api_operate_routes_count;
 extern const route api_upload_routes[];
 extern const size_t api_upload_routes_count;
+extern const route api_source_routes[];
+extern const size_t api_source_routes_count;
 
 #endif

@@ -23,6 +23,7 @@
 #include "git/lfs.h"
 #include "git/repo.h"
 #include "git/scan.h"
+#include "git/source.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "space/config.h"
@@ -602,6 +603,11 @@ static void upload_commit(http_request *req)
     }
     if (!is_main_rev(rev)) {
         api_error(req, 400, NULL, "Hangar commits to main only, not to '%.200s'", rev);
+        goto done;
+    }
+    char tracked[1400];
+    if (source_blocks_push(app_of(req), &sp, tracked, sizeof tracked)) {
+        api_error(req, 409, NULL, "%s", tracked);
         goto done;
     }
     if (upload_parse_commit_body(&cb, req->body.data ? req->body.data : "", req->body.len) < 0) {

@@ -12,6 +12,7 @@
 #include "app/app.h"
 #include "auth/auth.h"
 #include "git/repo.h"
+#include "git/source.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "router/router.h"
@@ -337,6 +338,8 @@ int serve_main(int argc, char **argv)
         store_close(a->store);
         return 1;
     }
+    if (source_init(a) < 0)
+        log_error("serve", "cannot load tracked repositories: they will not be polled");
     log_info("serve", "hangar %s listening on %s (port %d), data in %s", HANGAR_VERSION,
              a->config.listen, a->port, a->config.data_dir);
 

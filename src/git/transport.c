@@ -24,6 +24,7 @@
 #include "api/api.h"
 #include "app/app.h"
 #include "git/repo.h"
+#include "git/source.h"
 #include "lib/log.h"
 #include "space/lifecycle.h"
 #include "store/store.h"
@@ -785,6 +786,14 @@ bool transport_route(http_request *req)
     if (!api_space_load(req, owner, name, service == SVC_RECEIVE_PACK ? API_WRITE : API_READ, &id,
                         &sp))
         return true;
+    char tracked[1400];
+    if (service == SVC_RECEIVE_PACK &&
+        source_blocks_push(app_of(req), &sp, tracked, sizeof tracked)) {
+        /* git prints a text/plain error body to the user as "remote: ..." */
+        strncat(tracked, "\n", sizeof tracked - strlen(tracked) - 1);
+        http_respond(req, 403, "text/plain; charset=utf-8", tracked, strlen(tracked));
+        return true;
+    }
 
     const char *protocol = http_header_get(req, "Git-Protocol");
     if (protocol && !protocol_valid(protocol))

@@ -11,6 +11,7 @@
 
 #include "auth/vault.h"
 #include "build/build.h"
+#include "git/source.h"
 #include "space/hardware.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -1185,6 +1186,7 @@ json_t *lifecycle_runtime_json(app *a, const space *sp)
         json_object_set_new(rt, "errorMessage", json_string(ls->error));
     else if (ls && ls->failure)
         json_object_set_new(rt, "errorMessage", json_string(ls->error));
+    source_runtime_json(a, sp, rt); /* a failing remote, when nothing else failed */
     return rt;
 }
 

@@ -83,6 +83,15 @@ static const char *const migrations[] = {
     "  description TEXT NOT NULL DEFAULT '',"
     "  updated_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (space_id, key));",
+    /* 6: remote repositories that spaces follow (token and secret sealed) */
+    "CREATE TABLE space_sources ("
+    "  space_id INTEGER PRIMARY KEY REFERENCES spaces(id) ON DELETE CASCADE,"
+    "  url TEXT NOT NULL,"
+    "  branch TEXT NOT NULL,"
+    "  poll_seconds INTEGER NOT NULL DEFAULT 0,"
+    "  token TEXT NOT NULL DEFAULT '',"
+    "  secret TEXT NOT NULL DEFAULT '',"
+    "  updated_ms INTEGER NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
