@@ -545,7 +545,6 @@ static void lfs_upload_start(http_request *req, lfs_target *t)
     req->on_body = upload_body;
     req->on_body_end = upload_body_end;
     req->on_abort = upload_abort;
-    http_resp_continue(req);
 }
 
 /* ---- download ------------------------------------------------------------------------------ */
@@ -560,6 +559,14 @@ typedef struct lfs_stream {
 } lfs_stream;
 
 static void stream_next(http_request *req);
+
+/* Ends a response short of its Content-Length and closes the connection: the
+ * client must not take a cut body for a whole one. */
+static void stream_cut(http_request *req)
+{
+    http_request_close_after(req);
+    http_resp_end(req);
+}
 
 static void stream_free(lfs_stream *st)
 {
@@ -596,7 +603,7 @@ static void stream_read_done(uv_fs_t *fs)
                   n < 0 ? uv_strerror((int)n) : "end of file");
         http_request *req = st->req;
         stream_free(st);
-        http_request_abort(req); /* a short body must not pass for a whole one */
+        stream_cut(req);
         return;
     }
     st->off += n;
@@ -628,7 +635,7 @@ static void stream_next(http_request *req)
         st->reading = false;
         log_error("lfs", "cannot read an object: %s", uv_strerror(rc));
         stream_free(st);
-        http_request_abort(req);
+        stream_cut(req);
     }
 }
 
@@ -654,7 +661,7 @@ void lfsapi_stream(http_request *req, int fd, int64_t first, int64_t last)
     if (!st) {
         close(fd);
         if (req->method != HTTP_HEAD && last >= first)
-            http_request_abort(req);
+            stream_cut(req);
         else
             http_resp_end(req);
         return;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "git/lfs.h"
 #include "git/repo.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -110,8 +111,44 @@ static int write_blob(git_repository *repo, const git_tree_entry *entry, const c
 typedef struct checkout_walk {
     git_repository *repo;
     const char *root;
+    const char *data_dir;
     int failed;
+    char missing[600]; /* "<file> (LFS object <oid>)" whose object is not stored */
 } checkout_walk;
+
+/* An LFS pointer becomes its object: a hard link into the store when it is on
+ * the same file system (no copy, and the app sees the real bytes), a copy
+ * otherwise. 0 when the blob is no pointer (write it), 1 when done, -1 on
+ * error (w->missing set when the object is not stored). */
+static int checkout_lfs(checkout_walk *w, const git_tree_entry *entry, const char *file,
+                        const char *path)
+{
+    git_odb *odb = NULL;
+    git_odb_object *obj = NULL;
+    char oid[LFS_OID_LEN + 1];
+    int64_t size;
+    int rc = 0;
+    if (git_repository_odb(&odb, w->repo) < 0)
+        return -1;
+    size_t len = 0;
+    git_object_t type;
+    if (git_odb_read_header(&len, &type, odb, git_tree_entry_id(entry)) < 0 ||
+        len < LFS_POINTER_MIN || len > LFS_POINTER_MAX ||
+        git_odb_read(&obj, odb, git_tree_entry_id(entry)) < 0 ||
+        lfs_pointer_parse(git_odb_object_data(obj), git_odb_object_size(obj), oid, &size) < 0)
+        goto done;
+    rc = lfs_object_materialize(w->data_dir, oid, path);
+    if (rc == 1) {
+        snprintf(w->missing, sizeof w->missing, "%.400s (LFS object %s)", file, oid);
+        rc = -1;
+    } else if (rc == 0) {
+        rc = 1;
+    }
+done:
+    git_odb_object_free(obj);
+    git_odb_free(odb);
+    return rc;
+}
 
 static int checkout_cb(const char *dir, const git_tree_entry *entry, void *payload)
 {
@@ -124,14 +161,22 @@ static int checkout_cb(const char *dir, const git_tree_entry *entry, void *paylo
             w->failed = errno;
         return 0;
     }
-    if (type == GIT_OBJECT_BLOB && write_blob(w->repo, entry, path) < 0)
+    if (type != GIT_OBJECT_BLOB)
+        return 0; /* submodules (commits) are skipped */
+    char file[4096];
+    snprintf(file, sizeof file, "%s%s", dir, git_tree_entry_name(entry));
+    int lfs = git_tree_entry_filemode(entry) == GIT_FILEMODE_LINK
+                  ? 0
+                  : checkout_lfs(w, entry, file, path);
+    if (lfs < 0 || (lfs == 0 && write_blob(w->repo, entry, path) < 0))
         w->failed = errno ? errno : EIO;
-    return 0; /* submodules (commits) are skipped */
+    return w->missing[0] ? -1 : 0;
 }
 
 /* Writes the tree of sha into dir (made fresh); the README comes back too. */
-static int checkout_tree(const char *repo_path, const char *sha, const char *dir, char **readme,
-                         size_t *readme_len, char *err, size_t errsize)
+static int checkout_tree(const char *repo_path, const char *data_dir, const char *sha,
+                         const char *dir, char **readme, size_t *readme_len, char *err,
+                         size_t errsize)
 {
     git_repository *repo = NULL;
     git_commit *commit = NULL;
@@ -148,8 +193,12 @@ static int checkout_tree(const char *repo_path, const char *sha, const char *dir
         snprintf(err, errsize, "cannot create %s: %s", dir, strerror(errno));
         goto done;
     }
-    checkout_walk w = {repo, dir, 0};
-    if (git_tree_walk(tree, GIT_TREEWALK_PRE, checkout_cb, &w) < 0 || w.failed) {
+    checkout_walk w = {.repo = repo, .root = dir, .data_dir = data_dir};
+    if (git_tree_walk(tree, GIT_TREEWALK_PRE, checkout_cb, &w) < 0 && w.missing[0]) {
+        snprintf(err, errsize, "%s is not stored: push it with git lfs push", w.missing);
+        goto done;
+    }
+    if (w.failed) {
         snprintf(err, errsize, "cannot write the checkout: %s",
                  strerror(w.failed ? w.failed : EIO));
         goto done;
@@ -188,8 +237,8 @@ static void checkout_work(uv_work_t *w)
     snprintf(tmp, sizeof tmp, "%s.tmp", job->result.app_dir);
     remove_tree(tmp);
     remove_tree(job->result.app_dir);
-    job->checkout_rc = checkout_tree(repo, job->sha, tmp, &job->readme, &job->readme_len,
-                                     job->checkout_err, sizeof job->checkout_err);
+    job->checkout_rc = checkout_tree(repo, job->a->config.data_dir, job->sha, tmp, &job->readme,
+                                     &job->readme_len, job->checkout_err, sizeof job->checkout_err);
     if (job->checkout_rc == 0 && rename(tmp, job->result.app_dir) < 0) {
         snprintf(job->checkout_err, sizeof job->checkout_err, "cannot move the checkout: %s",
                  strerror(errno));
