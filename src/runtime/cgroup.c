@@ -1,6 +1,7 @@
 /* cgroup: see cgroup.h. v1 and v2 differ only in file names and layout. */
 #include "runtime/cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "runtime/runtime.h"
 
 #define CGROUP_FS "/sys/fs/cgroup"
 #define CGROUP_V1_MAGIC 0x27e0ebL
@@ -491,4 +493,65 @@ int cgroup_remove(cgroup *cg)
         return -1;
     }
     return 0;
+}
+
+/* One parent directory (a v2 mount's, or a v1 controller's): the stale
+ * groups in it. A v1 group has one directory per controller, so each is
+ * handled alone; killing through any of them kills the processes. */
+static int remove_prefix_in(const char *mount, const char *prefix)
+{
+    char parent[CGROUP_PATH_MAX];
+    int removed = 0, failed = 0;
+    snprintf(parent, sizeof parent, "%s/%s", mount, parent_rel);
+    DIR *d = opendir(parent);
+    if (!d)
+        return errno == ENOENT ? 0 : -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_type != DT_DIR || strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        cgroup cg = {.version = detected_version, .ndirs = 1, .memory_dir = -1};
+        int n = snprintf(cg.dirs[0], CGROUP_PATH_MAX, "%s/%s", parent, e->d_name);
+        if (n < 0 || n >= CGROUP_PATH_MAX)
+            continue;
+        if (remove_stale(&cg) == 0)
+            removed++;
+        else
+            failed++;
+    }
+    closedir(d);
+    return failed ? -1 : removed;
+}
+
+int cgroup_remove_prefix(const char *prefix)
+{
+    char why[256];
+    int removed = 0;
+    if (!prefix || !prefix[0] || cgroup_detect(why, sizeof why) == CGROUP_NONE)
+        return 0; /* no groups, nothing a crashed daemon could have left in one */
+    if (detected_version == CGROUP_V2)
+        return remove_prefix_in(v2_mount, prefix);
+    for (size_t i = 0; i < sizeof v1_controllers / sizeof v1_controllers[0]; i++) {
+        char mount[CGROUP_PATH_MAX];
+        snprintf(mount, sizeof mount, CGROUP_FS "/%s", v1_controllers[i]);
+        if (!fs_is(mount, CGROUP_V1_MAGIC))
+            continue;
+        int n = remove_prefix_in(mount, prefix);
+        if (n < 0)
+            return -1;
+        removed += n;
+    }
+    return removed;
+}
+
+/* The runtime's side (runtime.h): only sandboxes live in groups of their own;
+ * containers are the engine's to clean up. */
+int runtime_cleanup_stale(const char *prefix)
+{
+    int n = cgroup_remove_prefix(prefix);
+    if (n < 0)
+        log_error("runtime", "some sandboxes of a previous run (%s*) could not be removed", prefix);
+    else if (n > 0)
+        log_warn("runtime", "killed %d sandbox(es) left by a previous run (%s*)", n, prefix);
+    return n;
 }

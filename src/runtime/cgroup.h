@@ -54,6 +54,11 @@ bool cgroup_oom_killed(const cgroup *cg, int term_signal);
 /* SIGKILLs every process in the group (cgroup.kill on v2, else one pass over
  * cgroup.procs); returns how many processes were seen, or -1. */
 int cgroup_kill(const cgroup *cg);
+/* Kills and removes every group under the hangar parent whose name starts
+ * with prefix: what a daemon killed with SIGKILL left running (its sandbox
+ * helpers are in these groups, and nothing else would stop them). Returns
+ * how many groups were removed, or -1 when one could not be (logged). */
+int cgroup_remove_prefix(const char *prefix);
 /* Removes the group's directories; 0 when all are gone, -1 with errno (EBUSY
  * while dying processes are still in it) otherwise. Idempotent. */
 int cgroup_remove(cgroup *cg);

@@ -91,4 +91,10 @@ void runtime_free(runtime_instance *inst);
  * 0 or -1 with a reason. Blocks briefly (it forks a test child). */
 int runtime_probe(char *err, size_t errsize);
 
+/* Kills and removes what a previous run of this daemon left behind after it
+ * was killed (SIGKILL, a crash): every sandbox whose name starts with prefix
+ * (the daemon's instance tag), helper and app with it. Called at start-up,
+ * before any space starts. Returns how many were removed, or -1 (logged). */
+int runtime_cleanup_stale(const char *prefix);
+
 #endif
