@@ -17,6 +17,7 @@ static void usage(FILE *out)
           "  serve                     run the daemon (see: hangar help serve)\n"
           "  user add NAME [--admin]   create a user on the data directory, print its token\n"
           "  token create USER         print a new access token [--role read|write] [--name N]\n"
+          "  lfs gc                    remove LFS objects no space references [--grace S]\n"
           "  version                   print the version\n"
           "  help [COMMAND]            this help, or a command's\n"
           "\n"
@@ -45,6 +46,8 @@ int main(int argc, char **argv)
         return admin_user_main(argc - 1, argv + 1);
     if (strcmp(cmd, "token") == 0)
         return admin_token_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "lfs") == 0)
+        return admin_lfs_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("hangar %s\n", HANGAR_VERSION);
         return 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/lfsapi.h"
 #include "app/app.h"
 #include "auth/auth.h"
 #include "git/repo.h"
@@ -329,6 +330,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     build_collect_garbage(a->config.data_dir);
+    lfsapi_gc_schedule(a->loop, a->config.data_dir);
     if (vault_open(a->config.data_dir) < 0) {
         store_close(a->store);
         return 1;

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "auth/auth.h"
+#include "git/lfs.h"
+#include "git/repo.h"
 #include "lib/util.h"
 #include "store/store.h"
 
@@ -156,5 +158,46 @@ int admin_token_main(int argc, char **argv)
 usage:
     fprintf(stderr, "usage: hangar token create USER [--role read|write] [--name NAME] "
                     "[--data DIR]\n");
+    return 2;
+}
+
+/* Safe while the daemon runs: objects younger than the grace period are kept,
+ * whatever the walk saw, so a concurrent upload never loses its object. */
+int admin_lfs_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"grace", required_argument, NULL, 'g'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *data = default_data_dir();
+    long long grace = LFS_GC_GRACE_S;
+    int c;
+    if (argc < 2 || strcmp(argv[1], "gc") != 0)
+        goto usage;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'd')
+            data = optarg;
+        else if (c == 'g' && util_parse_int(optarg, 0, 1LL << 40, &grace) == 0)
+            continue;
+        else
+            goto usage;
+    }
+    if (optind != argc)
+        goto usage;
+    repo_global_init();
+    lfs_gc_stats stats;
+    if (lfs_gc(data, grace, &stats) < 0) {
+        fprintf(stderr, "hangar: lfs gc failed in %s (see the log above); nothing more removed\n",
+                data);
+        return 1;
+    }
+    printf("%ld objects referenced, %ld kept (%ld younger than %llds), %ld removed (%lld bytes)\n",
+           stats.referenced, stats.kept, stats.young, grace, stats.removed,
+           (long long)stats.removed_bytes);
+    return 0;
+usage:
+    fprintf(stderr, "usage: hangar lfs gc [--data DIR] [--grace SECONDS]\n");
     return 2;
 }
