@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
     libgit2-dev libyaml-dev libcurl4-openssl-dev libcmocka-dev zlib1g-dev
     clang clang-format libclang-rt-14-dev
     python3 python3-venv
+    nginx-light wrk
 )
 
 missing=()

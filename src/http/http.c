@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 #include "lib/util.h"
@@ -13,7 +15,8 @@
 #define READ_PAUSE_BYTES (256 * 1024) /* stop reading when this much is unparsed */
 #define WRITE_HIGH_WATER (256 * 1024) /* http_resp_write asks callers to wait above */
 
-typedef enum { CONN_IDLE, CONN_HEAD, CONN_BODY, CONN_HANDLING } conn_state;
+/* CONN_RAW: a handler took the connection over after a 101 (no more HTTP). */
+typedef enum { CONN_IDLE, CONN_HEAD, CONN_BODY, CONN_HANDLING, CONN_RAW } conn_state;
 
 struct http_conn {
     uv_tcp_t tcp;
@@ -24,7 +27,10 @@ struct http_conn {
     http_request *req;
     conn_state state;
     size_t header_bytes;
-    bool in_value; /* the parser last gave us a header value */
+    bool in_value;          /* the parser last gave us a header value */
+    bool value_at_end;      /* ...and that piece ended where the parsed data did */
+    const char *head_error; /* why the head was refused (a smuggling shape) */
+    int chunk_crlf_left;    /* bytes of a chunk's closing CRLF still to check */
     bool header_overflow;
     bool reading;
     bool paused; /* body reading paused by the handler */
@@ -35,6 +41,15 @@ struct http_conn {
     int open_handles;
     size_t write_queue;
     bool want_drain;
+    /* A response head waits here for the body's first bytes, so both leave in
+     * one write (one packet); the server's check handle flushes what is still
+     * held when the loop is about to wait. */
+    buf held;
+    http_conn *held_prev, *held_next;
+    bool held_listed;
+    char remote[64];        /* the peer's address, read once per connection */
+    http_raw_callbacks raw; /* CONN_RAW: where the client's bytes go */
+    void *raw_arg;
     http_conn *prev, *next;
 };
 
@@ -42,6 +57,9 @@ struct http_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
     uv_timer_t grace_timer;
+    uv_check_t flusher; /* flushes held response heads at the end of each loop turn */
+    http_conn *held;    /* connections holding a response head */
+    int open_handles;   /* grace_timer and flusher: freed when both are closed */
     http_limits limits;
     http_head_cb on_head;
     void *user_data;
@@ -169,14 +187,7 @@ static http_request *request_new(http_conn *c)
     req->start_ms = util_mono_ms();
     buf_init(&req->body);
     buf_init(&req->resp_head);
-    struct sockaddr_storage addr;
-    int len = sizeof addr;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &len) == 0) {
-        if (addr.ss_family == AF_INET6)
-            uv_ip6_name((struct sockaddr_in6 *)&addr, req->remote, sizeof req->remote);
-        else
-            uv_ip4_name((struct sockaddr_in *)&addr, req->remote, sizeof req->remote);
-    }
+    memcpy(req->remote, c->remote, sizeof req->remote);
     snprintf(req->request_id, sizeof req->request_id, "%08x%08llx", (unsigned)(uintptr_t)c >> 4,
              (unsigned long long)++c->server->request_counter);
     return req;
@@ -200,23 +211,73 @@ static void request_free(http_request *req)
     free(req);
 }
 
+/* Appends s as a JSON string. Quotes, backslashes and control bytes are
+ * escaped, and so are bytes above 0x7e (as \u00XX): any input is valid JSON. */
+static void json_put_string(buf *out, const char *s)
+{
+    buf_append(out, "\"", 1);
+    const char *run = s;
+    for (const char *p = s;; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+            continue;
+        buf_append(out, run, (size_t)(p - run));
+        if (ch == 0)
+            break;
+        char esc[8];
+        int n = ch == '"' || ch == '\\' ? snprintf(esc, sizeof esc, "\\%c", ch)
+                                        : snprintf(esc, sizeof esc, "\\u%04x", ch);
+        buf_append(out, esc, (size_t)n);
+        run = p + 1;
+    }
+    buf_append(out, "\"", 1);
+}
+
+/* "2026-01-02T03:04:05.678Z", the date part formatted once a second. */
+static void access_time(char out[32])
+{
+    static _Thread_local time_t last = -1;
+    static _Thread_local char prefix[24];
+    int64_t ms = util_now_ms();
+    time_t secs = (time_t)(ms / 1000);
+    if (secs != last) {
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(prefix, sizeof prefix, "%Y-%m-%dT%H:%M:%S", &tm);
+        last = secs;
+    }
+    snprintf(out, 32, "%s.%03dZ", prefix, (int)(ms % 1000));
+}
+
+/* One JSON object per request, written by hand: this runs for every request. */
 static void request_log(http_request *req)
 {
-    json_t *line = json_pack("{s:s, s:s, s:s, s:s?, s:i, s:I, s:I, s:s, s:s?}", "type", "access",
-                             "remote", req->remote, "method", http_method_name(req), "url",
-                             req->url, "status", req->status, "bytes", (json_int_t)req->resp_bytes,
-                             "ms", (json_int_t)(util_mono_ms() - req->start_ms), "request_id",
-                             req->request_id, "user", req->user);
-    if (!line)
-        return;
-    char ts[40];
-    util_iso8601_now(ts, sizeof ts);
-    json_object_set_new(line, "time", json_string(ts));
-    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (text)
-        log_access_line(text);
-    free(text);
-    json_decref(line);
+    static _Thread_local buf line;
+    char num[96], ts[32];
+    buf_reset(&line);
+    buf_puts(&line, "{\"type\":\"access\",\"remote\":");
+    json_put_string(&line, req->remote);
+    buf_puts(&line, ",\"method\":");
+    json_put_string(&line, http_method_name(req));
+    buf_puts(&line, ",\"url\":");
+    if (req->url)
+        json_put_string(&line, req->url);
+    else
+        buf_puts(&line, "null");
+    int n = snprintf(
+        num, sizeof num, ",\"status\":%d,\"bytes\":%llu,\"ms\":%llu,\"request_id\":", req->status,
+        (unsigned long long)req->resp_bytes, (unsigned long long)(util_mono_ms() - req->start_ms));
+    buf_append(&line, num, (size_t)n);
+    json_put_string(&line, req->request_id);
+    buf_puts(&line, ",\"user\":");
+    if (req->user)
+        json_put_string(&line, req->user);
+    else
+        buf_puts(&line, "null");
+    access_time(ts);
+    buf_printf(&line, ",\"time\":\"%s\"}", ts);
+    if (line.data)
+        log_access_line(line.data);
 }
 
 const char *http_header_get(const http_request *req, const char *name)
@@ -279,35 +340,52 @@ static void on_write_done(uv_write_t *w, int status)
         conn_close(c);
         return;
     }
-    if (c->want_drain && c->write_queue < WRITE_HIGH_WATER / 2 && c->req && !c->closing) {
+    if (!c->want_drain || c->write_queue >= WRITE_HIGH_WATER / 2 || c->closing)
+        return;
+    if (c->state == CONN_RAW) {
+        c->want_drain = false;
+        if (c->raw.on_drain)
+            c->raw.on_drain(c->raw_arg);
+    } else if (c->req) {
         c->want_drain = false;
         if (c->req->on_drain)
             c->req->on_drain(c->req);
     }
 }
 
-/* Queues up to three pieces as one write (chunk header, data, trailer). */
-static int conn_write3(http_conn *c, const void *a, size_t alen, const void *b, size_t blen,
-                       const void *d, size_t dlen)
+/* Queues bufs: what the socket takes at once leaves without a copy or a
+ * callback; the rest is copied and written when the socket can take it. A
+ * failure shows later, in on_write_done, as it always has: the request is
+ * never freed under the caller's feet. */
+static int conn_writev(http_conn *c, const uv_buf_t *bufs, unsigned nbufs)
 {
-    if (c->closing)
-        return -1;
-    size_t total = alen + blen + dlen;
-    write_req *wr = malloc(sizeof *wr + total);
+    size_t total = 0, sent = 0;
+    for (unsigned i = 0; i < nbufs; i++)
+        total += bufs[i].len;
+    if (c->write_queue == 0) {
+        int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
+        if (n > 0)
+            sent = (size_t)n;
+    }
+    if (sent == total)
+        return 0;
+    size_t rest = total - sent;
+    write_req *wr = malloc(sizeof *wr + rest);
     if (!wr) {
-        log_error("http", "out of memory queuing %zu bytes", total);
+        log_error("http", "out of memory queuing %zu bytes", rest);
         conn_close(c);
         return -1;
     }
+    size_t off = 0, skip = sent;
+    for (unsigned i = 0; i < nbufs; i++) {
+        size_t drop = skip < bufs[i].len ? skip : bufs[i].len;
+        skip -= drop;
+        memcpy(wr->data + off, bufs[i].base + drop, bufs[i].len - drop);
+        off += bufs[i].len - drop;
+    }
     wr->conn = c;
-    wr->len = total;
-    if (alen)
-        memcpy(wr->data, a, alen);
-    if (blen)
-        memcpy(wr->data + alen, b, blen);
-    if (dlen)
-        memcpy(wr->data + alen + blen, d, dlen);
-    uv_buf_t ub = uv_buf_init(wr->data, (unsigned)total);
+    wr->len = rest;
+    uv_buf_t ub = uv_buf_init(wr->data, (unsigned)rest);
     int rc = uv_write(&wr->req, (uv_stream_t *)&c->tcp, &ub, 1, on_write_done);
     if (rc < 0) {
         free(wr);
@@ -315,16 +393,95 @@ static int conn_write3(http_conn *c, const void *a, size_t alen, const void *b, 
         conn_close(c);
         return -1;
     }
-    c->write_queue += total;
+    c->write_queue += rest;
     return 0;
 }
 
-static void http_date(char *out, size_t size)
+static void held_unlist(http_conn *c)
 {
+    if (!c->held_listed)
+        return;
+    if (c->held_prev)
+        c->held_prev->held_next = c->held_next;
+    else
+        c->server->held = c->held_next;
+    if (c->held_next)
+        c->held_next->held_prev = c->held_prev;
+    c->held_prev = c->held_next = NULL;
+    c->held_listed = false;
+}
+
+/* Writes up to three pieces (chunk header, data, trailer) as one write,
+ * behind the response head still held, if any. */
+static int conn_write3(http_conn *c, const void *a, size_t alen, const void *b, size_t blen,
+                       const void *d, size_t dlen)
+{
+    if (c->closing)
+        return -1;
+    uv_buf_t bufs[4];
+    unsigned n = 0;
+    if (c->held.len)
+        bufs[n++] = uv_buf_init(c->held.data, (unsigned)c->held.len);
+    if (alen)
+        bufs[n++] = uv_buf_init((char *)a, (unsigned)alen);
+    if (blen)
+        bufs[n++] = uv_buf_init((char *)b, (unsigned)blen);
+    if (dlen)
+        bufs[n++] = uv_buf_init((char *)d, (unsigned)dlen);
+    int rc = n ? conn_writev(c, bufs, n) : 0;
+    buf_reset(&c->held);
+    held_unlist(c);
+    return rc;
+}
+
+static void conn_flush(http_conn *c)
+{
+    if (c->held.len)
+        conn_write3(c, NULL, 0, NULL, 0, NULL, 0);
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    http_server *s = h->data;
+    while (s->held)
+        conn_flush(s->held); /* unlists it */
+    uv_check_stop(h);
+}
+
+/* Keeps the head for the first body write; flushed this loop turn at the latest. */
+static void conn_hold(http_conn *c, const buf *head)
+{
+    if (c->closing)
+        return;
+    if (buf_append(&c->held, head->data, head->len) < 0) {
+        conn_write3(c, head->data, head->len, NULL, 0, NULL, 0);
+        return;
+    }
+    if (c->held_listed)
+        return;
+    http_server *s = c->server;
+    if (!s->held)
+        uv_check_start(&s->flusher, on_flush_check);
+    c->held_next = s->held;
+    if (s->held)
+        s->held->held_prev = c;
+    s->held = c;
+    c->held_listed = true;
+}
+
+/* The Date header's value, formatted once a second per thread. */
+static const char *http_date(void)
+{
+    static _Thread_local time_t last;
+    static _Thread_local char text[64];
     time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(out, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (now != last) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        last = now;
+    }
+    return text;
 }
 
 void http_resp_header(http_request *req, const char *name, const char *value)
@@ -334,7 +491,11 @@ void http_resp_header(http_request *req, const char *name, const char *value)
         log_error("http", "refusing header %s with a line break", name);
         return;
     }
-    buf_printf(&req->resp_head, "%s: %s\r\n", name, value);
+    buf *h = &req->resp_head;
+    buf_puts(h, name);
+    buf_append(h, ": ", 2);
+    buf_puts(h, value);
+    buf_append(h, "\r\n", 2);
 }
 
 void http_resp_headerf(http_request *req, const char *name, const char *fmt, ...)
@@ -363,12 +524,10 @@ void http_resp_begin(http_request *req, int status, int64_t content_length)
     if (c->server->draining || !req->keep_alive)
         c->close_after = true;
 
-    char date[64];
-    http_date(date, sizeof date);
     buf head;
     buf_init(&head);
     buf_printf(&head, "HTTP/1.1 %d %s\r\nServer: hangar\r\nDate: %s\r\nX-Request-Id: %s\r\n",
-               status, http_status_text(status), date, req->request_id);
+               status, http_status_text(status), http_date(), req->request_id);
     if (status_has_body(status)) {
         if (content_length >= 0) {
             buf_printf(&head, "Content-Length: %lld\r\n", (long long)content_length);
@@ -379,13 +538,18 @@ void http_resp_begin(http_request *req, int status, int64_t content_length)
             c->close_after = true; /* body ends when the connection closes */
         }
     }
-    if (c->close_after)
-        buf_puts(&head, "Connection: close\r\n");
-    else if (req->http_minor == 0)
-        buf_puts(&head, "Connection: keep-alive\r\n");
+    /* A 101 switches protocols: its Connection and Upgrade headers are the
+     * handler's, which then takes the connection over. */
+    if (status != 101) {
+        if (c->close_after)
+            buf_puts(&head, "Connection: close\r\n");
+        else if (req->http_minor == 0)
+            buf_puts(&head, "Connection: keep-alive\r\n");
+    }
     buf_append(&head, req->resp_head.data ? req->resp_head.data : "", req->resp_head.len);
     buf_puts(&head, "\r\n");
-    conn_write3(c, head.data, head.len, NULL, 0, NULL, 0);
+    if (head.data)
+        conn_hold(c, &head);
     buf_free(&head);
 }
 
@@ -452,6 +616,8 @@ void http_resp_end(http_request *req)
     req->resp_ended = true;
     if (req->resp_chunked && !req->head_only && !c->closing)
         conn_write3(c, "0\r\n\r\n", 5, NULL, 0, NULL, 0);
+    else
+        conn_flush(c);
     request_log(req);
     if (c->closing)
         return;
@@ -488,6 +654,112 @@ void http_respond(http_request *req, int status, const char *content_type, const
 void http_request_close_after(http_request *req)
 {
     req->conn->close_after = true;
+}
+
+void http_request_abort(http_request *req)
+{
+    http_conn *c = req->conn;
+    req->on_abort = NULL; /* the handler asked: it is not called back */
+    conn_close(c);
+}
+
+void http_resp_continue(http_request *req)
+{
+    if (req->resp_started || req->message_complete)
+        return;
+    static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    conn_write3(req->conn, line, sizeof line - 1, NULL, 0, NULL, 0);
+}
+
+/* ---- raw connections (after a 101) --------------------------------------- */
+
+static void raw_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    http_conn *c = h->data;
+    c->in.len = 0; /* every read is handed over at once: nothing accumulates */
+    if (buf_reserve(&c->in, 64 * 1024) < 0) {
+        *out = uv_buf_init(NULL, 0);
+        return;
+    }
+    *out = uv_buf_init(c->in.data, (unsigned)(c->in.cap - 1));
+}
+
+static void raw_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
+{
+    http_conn *c = stream->data;
+    if (nread < 0) {
+        conn_close(c); /* tells the handler through raw.on_close */
+        return;
+    }
+    if (nread > 0 && c->raw.on_read)
+        c->raw.on_read(c->raw_arg, b->base, (size_t)nread);
+}
+
+http_conn *http_request_take_over(http_request *req, const http_raw_callbacks *cb, void *arg)
+{
+    http_conn *c = req->conn;
+    if (c->closing || !req->resp_started || req->status != 101)
+        return NULL;
+    conn_flush(c);
+    req->resp_ended = true;
+    request_log(req);
+    c->req = NULL;
+    request_free(req);
+    c->state = CONN_RAW;
+    c->raw = *cb;
+    c->raw_arg = arg;
+    c->paused = true; /* until the handler is ready: http_conn_resume */
+    c->want_drain = false;
+    uv_timer_stop(&c->timer); /* the protocol above keeps its own time */
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    return c;
+}
+
+int http_conn_write(http_conn *c, const void *data, size_t len)
+{
+    if (conn_write3(c, data, len, NULL, 0, NULL, 0) < 0)
+        return -1;
+    if (c->write_queue >= WRITE_HIGH_WATER) {
+        c->want_drain = true;
+        return 1;
+    }
+    return 0;
+}
+
+void http_conn_pause(http_conn *c)
+{
+    c->paused = true;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+void http_conn_resume(http_conn *c)
+{
+    if (c->closing || !c->paused)
+        return;
+    c->paused = false;
+    /* Bytes the client sent right after the request head come first. */
+    if (c->in.len > 0) {
+        size_t len = c->in.len;
+        c->in.len = 0;
+        if (c->raw.on_read)
+            c->raw.on_read(c->raw_arg, c->in.data, len);
+        if (c->closing || c->paused)
+            return;
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, raw_alloc, raw_read) == 0)
+        c->reading = true;
+}
+
+void http_conn_close(http_conn *c)
+{
+    memset(&c->raw, 0, sizeof c->raw); /* the handler asked: no on_close */
+    conn_finish(c);
 }
 
 void http_request_pause(http_request *req)
@@ -569,6 +841,7 @@ static void on_conn_timer(uv_timer_t *t)
             conn_close(c);
         break;
     case CONN_HANDLING:
+    case CONN_RAW:
         break;
     }
 }
@@ -598,12 +871,17 @@ static int header_budget(http_conn *c, size_t len)
 static int on_message_begin(http_parser *p)
 {
     http_conn *c = p->data;
+    if (c->closing)
+        return -1; /* a handler closed the connection from a callback */
     c->req = request_new(c);
     if (!c->req)
         return -1;
     c->state = CONN_HEAD;
     c->header_bytes = 0;
     c->in_value = false;
+    c->value_at_end = false;
+    c->head_error = NULL;
+    c->chunk_crlf_left = 0;
     conn_arm_timer(c, c->server->limits.header_timeout_ms);
     return 0;
 }
@@ -628,12 +906,45 @@ static int on_url(http_parser *p, const char *at, size_t len)
     return append_str(&c->req->url, at, len);
 }
 
+/* RFC 9110 token characters: a header name with anything else (a space
+ * before the colon, a NUL) could be read differently by the app behind us. */
+static bool is_token(const char *s, size_t len)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        bool alnum = (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z');
+        if (!alnum && !memchr(extra, ch, sizeof extra - 1))
+            return false;
+    }
+    return true;
+}
+
+/* Field values may hold HTAB, visible ASCII and obs-text, never other controls. */
+static bool is_field_value(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static int refuse_head(http_conn *c, const char *why)
+{
+    c->head_error = why;
+    return -1;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     http_conn *c = p->data;
     http_request *req = c->req;
     if (header_budget(c, len) < 0)
         return -1;
+    if (!is_token(at, len))
+        return refuse_head(c, "Invalid character in a header name");
     if (req->nheaders == 0 || c->in_value) {
         if (req->nheaders >= c->server->limits.max_headers) {
             c->header_overflow = true;
@@ -657,7 +968,16 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     http_request *req = c->req;
     if (header_budget(c, len) < 0)
         return -1;
+    /* A value arrives in several pieces only when the data we parse ends in it
+     * (the next piece then starts the next buffer) or when the line is folded.
+     * http_parser accepts obs-fold; RFC 9112 lets a server refuse it, and a
+     * proxy must, or the app could see a header we did not. */
+    if (c->in_value && !(c->value_at_end && at == c->in.data))
+        return refuse_head(c, "Obsolete line folding in a header");
+    if (!is_field_value(at, len))
+        return refuse_head(c, "Invalid character in a header value");
     c->in_value = true;
+    c->value_at_end = at + len == c->in.data + c->in.len;
     return append_str(&req->headers[req->nheaders - 1].value, at, len);
 }
 
@@ -680,6 +1000,30 @@ static int split_target(http_request *req)
     return 0;
 }
 
+/* Framing http_parser lets through but a server in front of an app must not:
+ * several Transfer-Encoding headers, codings other than chunked (we would
+ * hand the app a body it cannot frame), Transfer-Encoding in HTTP/1.0. It
+ * already refuses Content-Length with Transfer-Encoding, several or invalid
+ * Content-Length values, and invalid chunk sizes. */
+static const char *framing_error(const http_request *req)
+{
+    const char *coding = NULL;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (!util_streq_nocase(req->headers[i].name, "Transfer-Encoding"))
+            continue;
+        if (coding)
+            return "Several Transfer-Encoding headers";
+        coding = req->headers[i].value;
+    }
+    if (!coding)
+        return NULL;
+    if (req->http_major == 1 && req->http_minor == 0)
+        return "Transfer-Encoding in an HTTP/1.0 request";
+    if (!util_streq_nocase(coding, "chunked"))
+        return "Unsupported Transfer-Encoding (only chunked is accepted)";
+    return NULL;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     http_conn *c = p->data;
@@ -699,6 +1043,11 @@ static int on_headers_complete(http_parser *p)
         conn_error_response(c, 400, "Bad request target");
         return 0;
     }
+    const char *framing = framing_error(req);
+    if (framing) {
+        conn_error_response(c, 400, framing);
+        return 0;
+    }
     if (p->upgrade && p->method != HTTP_CONNECT) {
         /* Upgrades (WebSocket) belong to the proxy; until a route takes them, refuse. */
         req->keep_alive = false;
@@ -714,10 +1063,31 @@ static int on_headers_complete(http_parser *p)
     return 0;
 }
 
+/* Checks the CRLF that must close a chunk's data (http_parser, built without
+ * strict mode, skips any two bytes there). from..end is what has arrived of
+ * it; the rest is checked when more data comes. */
+static int check_chunk_crlf(http_conn *c, const char *from, const char *end)
+{
+    while (c->chunk_crlf_left > 0 && from < end) {
+        char want = c->chunk_crlf_left == 2 ? '\r' : '\n';
+        if (*from++ != want)
+            return refuse_head(c, "Chunk data not followed by CRLF");
+        c->chunk_crlf_left--;
+    }
+    return 0;
+}
+
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     http_conn *c = p->data;
     http_request *req = c->req;
+    if (c->closing)
+        return -1; /* a handler closed the connection from a callback */
+    if ((p->flags & F_CHUNKED) && p->content_length == 0) {
+        c->chunk_crlf_left = 2; /* this piece ends a chunk */
+        if (check_chunk_crlf(c, at + len, c->in.data + c->in.len) < 0)
+            return -1;
+    }
     if (req->resp_started && !req->on_body)
         return 0; /* answered early (an error); the body is dropped */
     if (req->on_body)
@@ -735,6 +1105,8 @@ static int on_message_complete(http_parser *p)
 {
     http_conn *c = p->data;
     http_request *req = c->req;
+    if (c->closing)
+        return -1; /* a handler closed the connection from a callback */
     /* Pause so that a pipelined request waits until this one is answered. */
     http_parser_pause(p, 1);
     req->message_complete = true;
@@ -753,6 +1125,17 @@ static int on_message_complete(http_parser *p)
     return 0;
 }
 
+/* Set once here, never written: servers on several threads share it. */
+static http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
 /* ---- connections -------------------------------------------------------- */
 
 static void conn_parse_error(http_conn *c, enum http_errno err)
@@ -763,6 +1146,10 @@ static void conn_parse_error(http_conn *c, enum http_errno err)
     }
     if (c->req && c->req->resp_started) {
         conn_close(c);
+        return;
+    }
+    if (c->head_error) {
+        conn_error_response(c, 400, c->head_error);
         return;
     }
     char msg[160];
@@ -788,6 +1175,10 @@ static void conn_parse(http_conn *c)
         }
         if (c->in.len == 0)
             break;
+        if (c->chunk_crlf_left > 0 && check_chunk_crlf(c, c->in.data, c->in.data + c->in.len) < 0) {
+            conn_parse_error(c, HPE_INVALID_CHUNK_SIZE);
+            break;
+        }
         size_t n = http_parser_execute(&c->parser, &parser_settings, c->in.data, c->in.len);
         enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
         if (c->closing)
@@ -852,6 +1243,7 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     http_server *s = c->server;
     buf_free(&c->in);
+    buf_free(&c->held);
     free(c);
     s->nconns--;
     server_maybe_done(s);
@@ -874,6 +1266,9 @@ static void conn_close(http_conn *c)
         }
         request_free(req);
     }
+    if (c->state == CONN_RAW && c->raw.on_close)
+        c->raw.on_close(c->raw_arg);
+    held_unlist(c);
     http_server *s = c->server;
     if (c->prev)
         c->prev->next = c->next;
@@ -884,6 +1279,18 @@ static void conn_close(http_conn *c)
     /* nconns drops when the handles are closed: shutdown completes only then. */
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+static void conn_read_remote(http_conn *c)
+{
+    struct sockaddr_storage addr;
+    int len = sizeof addr;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &len) != 0)
+        return;
+    if (addr.ss_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)&addr, c->remote, sizeof c->remote);
+    else
+        uv_ip4_name((struct sockaddr_in *)&addr, c->remote, sizeof c->remote);
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -915,6 +1322,7 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    conn_read_remote(c);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->state = CONN_IDLE;
@@ -938,14 +1346,9 @@ http_server *http_server_new(uv_loop_t *loop, const http_limits *limits, http_he
     s->listener.data = s;
     uv_timer_init(loop, &s->grace_timer);
     s->grace_timer.data = s;
-
-    parser_settings.on_message_begin = on_message_begin;
-    parser_settings.on_url = on_url;
-    parser_settings.on_header_field = on_header_field;
-    parser_settings.on_header_value = on_header_value;
-    parser_settings.on_headers_complete = on_headers_complete;
-    parser_settings.on_body = on_body;
-    parser_settings.on_message_complete = on_message_complete;
+    uv_check_init(loop, &s->flusher);
+    s->flusher.data = s;
+    s->open_handles = 2;
     return s;
 }
 
@@ -954,7 +1357,7 @@ void *http_server_data(http_server *server)
     return server->user_data;
 }
 
-int http_server_listen(http_server *s, const char *listen_addr)
+static int parse_listen_addr(const char *listen_addr, struct sockaddr_storage *addr)
 {
     char host[256];
     const char *colon = strrchr(listen_addr, ':');
@@ -970,14 +1373,50 @@ int http_server_listen(http_server *s, const char *listen_addr)
         memmove(host, host + 1, hlen - 2);
         host[hlen - 2] = '\0';
     }
+    int rc = uv_ip4_addr(host, (int)port, (struct sockaddr_in *)addr);
+    if (rc < 0)
+        rc = uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)addr);
+    return rc;
+}
+
+/* A listening-to-be socket with SO_REUSEPORT, bound to addr, for libuv to adopt
+ * (libuv 1.44 cannot set the option itself). */
+static int bind_shared(const struct sockaddr_storage *addr, uv_os_sock_t *out)
+{
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return uv_translate_sys_error(errno);
+    int on = 1;
+    socklen_t len =
+        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0 ||
+        bind(fd, (const struct sockaddr *)addr, len) < 0) {
+        int err = uv_translate_sys_error(errno);
+        close(fd);
+        return err;
+    }
+    *out = fd;
+    return 0;
+}
+
+static int server_listen(http_server *s, const char *listen_addr, bool shared)
+{
     struct sockaddr_storage addr;
-    int rc = uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&addr);
-    if (rc < 0)
-        rc = uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&addr);
+    int rc = parse_listen_addr(listen_addr, &addr);
     if (rc < 0)
         return rc;
-    if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0)) < 0)
+    if (shared) {
+        uv_os_sock_t fd = -1;
+        if ((rc = bind_shared(&addr, &fd)) < 0)
+            return rc;
+        if ((rc = uv_tcp_open(&s->listener, fd)) < 0) {
+            close(fd);
+            return rc;
+        }
+    } else if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0)) < 0) {
         return rc;
+    }
     if ((rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection)) < 0)
         return rc;
     s->listening = true;
@@ -987,6 +1426,16 @@ int http_server_listen(http_server *s, const char *listen_addr)
     s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                 : ((struct sockaddr_in *)&bound)->sin_port);
     return 0;
+}
+
+int http_server_listen(http_server *s, const char *listen_addr)
+{
+    return server_listen(s, listen_addr, false);
+}
+
+int http_server_listen_shared(http_server *s, const char *listen_addr)
+{
+    return server_listen(s, listen_addr, true);
 }
 
 int http_server_port(http_server *s)
@@ -1048,7 +1497,9 @@ void http_server_shutdown(http_server *s, void (*done)(http_server *))
 
 static void on_server_closed(uv_handle_t *h)
 {
-    free(h->data);
+    http_server *s = h->data;
+    if (--s->open_handles == 0)
+        free(s);
 }
 
 /* Closes the server's handles; the struct is freed by the loop once they are. */
@@ -1059,5 +1510,6 @@ void http_server_free(http_server *s)
     if (s->listening)
         uv_close((uv_handle_t *)&s->listener, on_listener_closed);
     s->listening = false;
+    uv_close((uv_handle_t *)&s->flusher, on_server_closed);
     uv_close((uv_handle_t *)&s->grace_timer, on_server_closed);
 }

@@ -95,6 +95,9 @@ http_server *http_server_new(uv_loop_t *loop, const http_limits *limits, http_he
 void *http_server_data(http_server *server);
 /* Binds and listens on "HOST:PORT"; 0 or a negative libuv error. */
 int http_server_listen(http_server *server, const char *listen_addr);
+/* The same with SO_REUSEPORT: one server per loop (thread) listens on one
+ * address and the kernel spreads new connections over them. */
+int http_server_listen_shared(http_server *server, const char *listen_addr);
 /* The port actually bound (useful with port 0). */
 int http_server_port(http_server *server);
 /* Stops accepting, lets in-flight requests finish (up to shutdown_grace_ms),
@@ -127,6 +130,36 @@ void http_request_pause(http_request *req);
 void http_request_resume(http_request *req);
 /* Forces the connection to close once this response ends. */
 void http_request_close_after(http_request *req);
+/* Closes the connection now, mid-response: the client sees a truncated
+ * response rather than a complete wrong one (an upstream failed halfway).
+ * on_abort is not called; the request is freed. */
+void http_request_abort(http_request *req);
+/* Sends "100 Continue" to a client waiting for it (Expect: 100-continue)
+ * before the final response; does nothing once that has begun. */
+void http_resp_continue(http_request *req);
+
+/* ---- taking a connection over (WebSocket and other upgrades) ----
+ * A handler that answered 101 with http_resp_begin (adding its own Connection
+ * and Upgrade headers) takes the client connection over: the request is logged
+ * and freed, no more HTTP is parsed, and bytes flow unparsed both ways through
+ * http_conn_write and raw.on_read. Reading starts paused: http_conn_resume
+ * first hands over what the client sent right after its request head. There
+ * is no timeout: the protocol above keeps its own. */
+typedef struct http_raw_callbacks {
+    void (*on_read)(void *arg, const char *data, size_t len); /* data is valid during the call */
+    void (*on_drain)(void *arg); /* the write queue drained after http_conn_write returned 1 */
+    void (*on_close)(void *arg); /* the client went away or a write failed: stop using conn */
+} http_raw_callbacks;
+
+/* Returns the connection, or NULL when req did not begin a 101 response or the
+ * client is gone (then nothing changed and the request is still the caller's). */
+http_conn *http_request_take_over(http_request *req, const http_raw_callbacks *cb, void *arg);
+/* Queues data; 1 when the caller should wait for on_drain, 0 otherwise, -1 when gone. */
+int http_conn_write(http_conn *conn, const void *data, size_t len);
+void http_conn_pause(http_conn *conn);
+void http_conn_resume(http_conn *conn);
+/* Flushes queued writes and closes; on_close is not called. */
+void http_conn_close(http_conn *conn);
 
 const char *http_status_text(int status);
 

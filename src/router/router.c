@@ -8,6 +8,7 @@
 #include "api/lfsapi.h"
 #include "git/transport.h"
 #include "lib/util.h"
+#include "proxy/proxy.h"
 
 static void clear_params(http_request *req)
 {
@@ -96,6 +97,13 @@ bool router_dispatch(http_request *req, const route *routes, size_t count)
 
 void router_on_head(http_request *req)
 {
+    /* A space's own address (<subdomain>.<domain>) belongs to its app, whatever the path. */
+    if (proxy_route(req))
+        return;
+    if (strcmp(req->path, "/metrics") == 0) {
+        req->on_complete = proxy_metrics_handle;
+        return;
+    }
     if (util_has_prefix(req->path, "/api/") || strcmp(req->path, "/api") == 0) {
         api_route(req);
         return;
