@@ -42,10 +42,13 @@ static const cli_command commands[] = {
      "       hangar spaces delete SPACE [--yes]\n"
      "       hangar spaces duplicate FROM TO [--private|--public]\n"
      "       hangar spaces rename SPACE NEW\n"
-     "       hangar spaces visibility SPACE public|private",
+     "       hangar spaces visibility SPACE public|private\n"
+     "       hangar spaces source SPACE [URL [--branch B] [--token-stdin] [--poll SECS] | --off]",
      "SPACE is OWNER/NAME, or NAME for one of your own. create uses --sdk gradio\n"
      "unless told otherwise. delete asks for the name on a terminal; pass --yes in\n"
-     "scripts. rename takes a new NAME or OWNER/NAME; the old URL stops working.\n"},
+     "scripts. rename takes a new NAME or OWNER/NAME; the old URL stops working.\n"
+     "source makes the space follow a branch of a remote repository (it then\n"
+     "refuses pushes); the webhook secret is printed once; --off stops it.\n"},
     {"upload", cli_upload_main, "commit a folder to a space (skips unchanged files)",
      "hangar upload SPACE [DIR] [--message MESSAGE] [--json]",
      "Uploads every file under DIR (default: the current directory) to the space's\n"

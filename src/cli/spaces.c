@@ -1,5 +1,6 @@
 #include "cli/spaces.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +22,10 @@ typedef struct spaces_opts {
     const char *author;
     const char *search;
     long long limit;
+    const char *branch; /* source: the remote branch */
+    long long poll;     /* source: seconds, -1 unset */
+    int token_stdin;    /* source: read the deploy token */
+    int off;            /* source: stop tracking */
 } spaces_opts;
 
 /* ---- list ------------------------------------------------------------------------ */
@@ -305,6 +310,70 @@ static int spaces_visibility(cli_client *c, const spaces_opts *o, int argc, char
     return rc;
 }
 
+/* ---- source (a remote repository the space follows) ----------------------------- */
+
+static const char *str_or(const char *s, const char *fallback)
+{
+    return s ? s : fallback;
+}
+
+static void print_source(json_t *src)
+{
+    if (!json_is_true(json_object_get(src, "tracking"))) {
+        printf("not tracking a remote repository\n");
+        return;
+    }
+    const char *error = cli_json_str(src, "error");
+    printf("url:      %s\nbranch:   %s\npoll:     %lld s\ntoken:    %s\nwebhook:  %s\n",
+           str_or(cli_json_str(src, "url"), "?"), str_or(cli_json_str(src, "branch"), "?"),
+           (long long)json_integer_value(json_object_get(src, "pollSeconds")),
+           json_is_true(json_object_get(src, "hasToken")) ? "set" : "none",
+           str_or(cli_json_str(src, "webhookUrl"), "?"));
+    if (error)
+        printf("error:    %s\n", error);
+    const char *secret = cli_json_str(src, "webhookSecret");
+    if (secret)
+        printf("webhook secret (shown once): %s\n", secret);
+}
+
+/* hangar spaces source SPACE [URL [--branch B] [--token-stdin] [--poll S]] | --off */
+static int spaces_source(cli_client *c, const spaces_opts *o, int argc, char **argv)
+{
+    char id[CLI_SPACE_ID_MAX], path[CLI_SPACE_ID_MAX + 32];
+    if (argc < 1 || argc > 2 || (o->off && argc != 1))
+        return cli_usage_error("spaces", "source takes SPACE and a URL, or SPACE --off");
+    int rc = cli_space_id(c, argv[0], id);
+    if (rc != CLI_OK)
+        return rc;
+    snprintf(path, sizeof path, "/api/spaces/%s/source", id);
+    json_t *body = NULL, *out = NULL;
+    char *token = NULL;
+    const char *method = o->off ? "DELETE" : argc == 2 ? "POST" : "GET";
+    if (argc == 2) {
+        body = json_pack("{s:s, s:s}", "url", argv[1], "branch", o->branch ? o->branch : "main");
+        if (o->poll >= 0)
+            json_object_set_new(body, "pollSeconds", json_integer(o->poll));
+        if (o->token_stdin && !(token = cli_read_secret("Deploy token: ", 4096))) {
+            json_decref(body);
+            return CLI_USAGE;
+        }
+        if (token)
+            json_object_set_new(body, "token", json_string(token));
+    }
+    rc = cli_call(c, method, path, body, id, &out);
+    if (rc == CLI_OK && o->json)
+        cli_print_json(out, stdout);
+    else if (rc == CLI_OK)
+        print_source(out);
+    if (token) {
+        sodium_memzero(token, strlen(token));
+        free(token);
+    }
+    json_decref(out);
+    json_decref(body);
+    return rc;
+}
+
 /* ---- dispatch -------------------------------------------------------------------- */
 
 typedef int (*spaces_verb)(cli_client *c, const spaces_opts *o, int argc, char **argv);
@@ -318,6 +387,7 @@ static const struct {
     {"delete", spaces_delete},       {"rm", spaces_delete},
     {"duplicate", spaces_duplicate}, {"rename", spaces_rename},
     {"move", spaces_rename},         {"visibility", spaces_visibility},
+    {"source", spaces_source},
 };
 
 static int parse_opts(int argc, char **argv, spaces_opts *o)
@@ -327,6 +397,8 @@ static int parse_opts(int argc, char **argv, spaces_opts *o)
         {"private", no_argument, NULL, 'p'},      {"public", no_argument, NULL, 'P'},
         {"sdk", required_argument, NULL, 's'},    {"author", required_argument, NULL, 'a'},
         {"search", required_argument, NULL, 'q'}, {"limit", required_argument, NULL, 'n'},
+        {"branch", required_argument, NULL, 'b'}, {"poll", required_argument, NULL, 'o'},
+        {"token-stdin", no_argument, NULL, 't'},  {"off", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -354,6 +426,19 @@ static int parse_opts(int argc, char **argv, spaces_opts *o)
         case 'q':
             o->search = optarg;
             break;
+        case 'b':
+            o->branch = optarg;
+            break;
+        case 'o':
+            if (util_parse_int(optarg, 0, 86400, &o->poll) < 0)
+                return cli_usage_error("spaces", "--poll takes seconds, 0 to 86400");
+            break;
+        case 't':
+            o->token_stdin = 1;
+            break;
+        case 'f':
+            o->off = 1;
+            break;
         case 'h':
             return -1;
         case 'n':
@@ -369,7 +454,7 @@ static int parse_opts(int argc, char **argv, spaces_opts *o)
 
 int cli_spaces_main(int argc, char **argv)
 {
-    spaces_opts o = {.limit = 1000000};
+    spaces_opts o = {.limit = 1000000, .poll = -1};
     int rc = parse_opts(argc, argv, &o);
     if (rc < 0)
         return cli_help("spaces", stdout);
@@ -377,7 +462,7 @@ int cli_spaces_main(int argc, char **argv)
         return rc;
     if (optind >= argc)
         return cli_usage_error("spaces", "which one: list, info, create, delete, duplicate, "
-                                         "rename or visibility?");
+                                         "rename, visibility or source?");
     const char *verb = argv[optind];
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
         if (strcmp(verbs[i].name, verb) != 0)

@@ -319,3 +319,32 @@ def test_source_input_checks(hangar_factory):
     # Webhooks of an untracked space: nothing to verify against.
     r = github_hook(tr, repo, "x" * 16, push_payload("0" * 40))
     assert r.status_code == 404
+
+
+def test_cli_source(hangar_factory, gitenv, tmp_path):
+    up_h, tr = hangar_factory(), hangar_factory()
+    up = Upstream(up_h, gitenv, tmp_path / "up", private=True)
+    v1 = up.commit("v1")
+    up.push()
+    repo = create_space(tr, "site")
+    env = {**gitenv, "HANGAR_ENDPOINT": tr.url, "HANGAR_TOKEN": tr.admin_token}
+
+    def hangar(*args, input=None):
+        r = subprocess.run([tr_bin(), *args], capture_output=True, text=True, env=env,
+                           input=input, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    out = hangar("spaces", "source", repo, up.url, "--branch", "main", "--poll", "0",
+                 "--token-stdin", input=up_h.admin_token + "\n")
+    assert "webhook secret (shown once)" in out and "token:    set" in out
+    assert up_h.admin_token not in out
+    wait_sha(tr, repo, v1)
+    out = hangar("spaces", "source", repo)
+    assert up.url in out and "shown once" not in out
+    assert "not tracking" in hangar("spaces", "source", repo, "--off")
+
+
+def tr_bin():
+    from conftest import HANGAR_BIN
+    return HANGAR_BIN
