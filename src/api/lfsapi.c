@@ -403,8 +403,11 @@ static void upload_work(uv_work_t *w)
 {
     lfs_upload *u = w->data;
     if (!u->opened) {
+        /* lfs_writer_open clears the writer it fills: pass copies. */
+        char oid[LFS_OID_LEN + 1];
+        memcpy(oid, u->w.oid, sizeof oid);
         u->opened = true;
-        if (lfs_writer_open(&u->w, u->data_dir, u->w.oid, u->w.size) < 0) {
+        if (lfs_writer_open(&u->w, u->data_dir, oid, u->w.size) < 0) {
             u->failed = true;
             return;
         }
