@@ -11,7 +11,7 @@ DEBIAN_PACKAGES=(
     libuv1-dev libhttp-parser-dev libsqlite3-dev libjansson-dev libsodium-dev
     libgit2-dev libyaml-dev libcurl4-openssl-dev libcmocka-dev zlib1g-dev
     clang clang-format libclang-rt-14-dev
-    python3 python3-venv
+    python3 python3-venv git-lfs
     nginx-light wrk
 )
 
