@@ -1,5 +1,6 @@
 #include "proxy/proxy.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,7 @@ typedef struct waiter {
     bool browser;
 } waiter;
 
-static proxy_options options = {
+static const proxy_options defaults = {
     .head_timeout_ms = 60000,
     .idle_timeout_ms = 3600000,
     .pool_idle_ms = 30000,
@@ -66,19 +67,16 @@ static proxy_options options = {
     .browser_wait_ms = 1000,
     .space_cache_ms = 1000,
 };
+/* Written before any loop serves (proxy_configure, or the defaults and the
+ * environment at first use), only read afterwards. */
+static proxy_options options;
+static bool options_configured;
+static pthread_once_t options_once = PTHREAD_ONCE_INIT;
 static _Thread_local proxy_loop *this_loop;
 
 void proxy_options_default(proxy_options *opt)
 {
-    *opt = (proxy_options){
-        .head_timeout_ms = 60000,
-        .idle_timeout_ms = 3600000,
-        .pool_idle_ms = 30000,
-        .pool_max_idle = 64,
-        .wake_queue_max = 64,
-        .browser_wait_ms = 1000,
-        .space_cache_ms = 1000,
-    };
+    *opt = defaults;
     const char *timeout = getenv("HANGAR_UPSTREAM_TIMEOUT");
     if (timeout && *timeout) {
         char *end;
@@ -93,6 +91,13 @@ void proxy_options_default(proxy_options *opt)
 void proxy_configure(const proxy_options *opt)
 {
     options = *opt;
+    options_configured = true;
+}
+
+static void options_init(void)
+{
+    if (!options_configured)
+        proxy_options_default(&options);
 }
 
 /* ---- per-loop state ----------------------------------------------------------------- */
@@ -101,6 +106,7 @@ static proxy_loop *loop_state(uv_loop_t *loop)
 {
     if (this_loop)
         return this_loop;
+    pthread_once(&options_once, options_init);
     proxy_loop *pl = calloc(1, sizeof *pl);
     if (!pl)
         return NULL;

@@ -279,7 +279,8 @@ def running(tmp_path_factory):
     ASan's quarantine is kept small so RSS shows what the daemon itself holds."""
     tmp = tmp_path_factory.mktemp("proxy")
     h = Hangar(tmp / "data", env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:"
-                                                  "quarantine_size_mb=8"})
+                                                  "quarantine_size_mb=8",
+                                  "HANGAR_UPSTREAM_TIMEOUT": "2"})
     h.start()
     try:
         repo = deploy(h, "app", None, files={"README.md": APP_README, "app.py": BACKEND.read_text()})
@@ -427,6 +428,16 @@ def test_errors_of_the_app_become_pages(running):
     # The app promises 100 bytes and closes after 10: the client sees a cut, not success.
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
         app_get(h, "admin-app", "/cut").content
+    # No response head within HANGAR_UPSTREAM_TIMEOUT (2 s here): 504 and a page.
+    t0 = time.time()
+    slow = app_get(h, "admin-app", "/hang", timeout=30)
+    assert slow.status_code == 504 and "Gateway Timeout" in slow.text
+    assert 1.5 < time.time() - t0 < 10
+    # The space still serves afterwards.
+    assert app_get(h, "admin-app", "/hello").text == "hello world\n"
+    metrics = requests.get(h.url + "/metrics", headers=h.headers()).text
+    assert 'hangar_space_upstream_errors_total{space="admin/app",kind="timeout"} 1' in metrics
+    assert 'hangar_space_upstream_errors_total{space="admin/app",kind="reset"} 1' in metrics
 
 
 @needs_root
