@@ -10,6 +10,11 @@ from pathlib import Path
 import pytest
 import requests
 
+# Hangar speaks the LFS batch API, not Xet: huggingface_hub uses Xet for LFS
+# files whenever hf_xet is installed unless told not to, and reads this when
+# it is first imported, so it is set before any test module imports it.
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+
 ROOT = Path(__file__).resolve().parents[2]
 HANGAR_BIN = os.environ.get("HANGAR_BIN", str(ROOT / "build" / "hangar"))
 ADMIN_TOKEN = "hf_" + "AdminTokenForTests" + "x" * 16
