@@ -249,6 +249,8 @@ static void exchange_free(forward_exchange *ex)
 {
     if (ex->up)
         upstream_close(ex->up);
+    if (ex->opt.release)
+        ex->opt.release(ex->opt.owner);
     headers_free(ex->extra, ex->nextra);
     free(ex->rh);
     buf_free(&ex->rh_text);
@@ -285,7 +287,7 @@ static void note_activity(forward_options *opt, uint64_t *last)
     if (now - *last < ACTIVITY_EVERY_MS)
         return;
     *last = now;
-    opt->on_activity(opt->activity_ctx, opt->activity_id);
+    opt->on_activity(opt->owner);
 }
 
 /* ---- ending an exchange ------------------------------------------------------ */
@@ -529,6 +531,10 @@ static void upstream_failed(forward_exchange *ex, int err)
     if (ex->reused && !ex->retried && !ex->has_body && !ex->got_bytes && ex->req) {
         drop_upstream(ex);
         ex->retried = true;
+        if (ex->opt.retarget && ex->opt.retarget(ex->opt.owner, &ex->target) < 0) {
+            fail_before_head(ex, 502, METRICS_UPSTREAM_RESET, "the app went away");
+            return;
+        }
         ex->up_ready = false;
         ex->head_sent = false;
         ex->sent = false;
@@ -780,6 +786,8 @@ static void tunnel_leave(tunnel *t)
     if (--t->depth > 0 || !t->doomed)
         return;
     metrics_websocket(t->metrics, -1);
+    if (t->opt.release)
+        t->opt.release(t->opt.owner);
     free(t);
 }
 
@@ -898,6 +906,7 @@ static void start_tunnel(forward_exchange *ex, const char *rest, size_t len)
     ex->up = NULL;
     t->metrics = ex->opt.metrics;
     t->opt = ex->opt;
+    ex->opt.release = NULL; /* the owner's context goes on with the tunnel */
     t->last_activity_ms = ex->last_activity_ms;
     t->client = http_request_take_over(req, &tunnel_client_callbacks, t);
     metrics_websocket(t->metrics, +1);
@@ -945,6 +954,7 @@ forward_exchange *forward_new(http_request *req, upstream_pool *pool, const forw
     ex->opt = *opt;
     ex->opt.headers = NULL;
     if (copy_headers(ex, opt->headers, opt->nheaders) < 0) {
+        ex->opt.release = NULL; /* the owner's context stays the caller's */
         exchange_free(ex);
         return NULL;
     }

@@ -43,13 +43,20 @@ typedef struct forward_options {
     /* The client went away before forward_start or forward_detach. */
     void (*on_abort)(void *arg);
     void *abort_arg;
+    /* The owner's context for the hooks below, released (if release is set)
+     * when the exchange, or the WebSocket tunnel it became, ends. */
+    void *owner;
+    void (*release)(void *owner);
     /* Data moved (at most every few seconds): keeps a space awake. */
-    void (*on_activity)(void *ctx, int64_t id);
-    void *activity_ctx;
-    int64_t activity_id;
+    void (*on_activity)(void *owner);
+    /* Before the one retry on a new connection: the upstream to use now (the
+     * instance may have changed or gone since). 0 and *t, or -1 for a 502.
+     * NULL: the same target again. */
+    int (*retarget)(void *owner, upstream_target *t);
 } forward_options;
 
-/* Takes req at head time. NULL when memory runs out (req is untouched). */
+/* Takes req at head time. NULL when memory runs out (req is untouched, and
+ * opt->owner is still the caller's). */
 forward_exchange *forward_new(http_request *req, upstream_pool *pool, const forward_options *opt);
 /* Forwards the request to t; from here the exchange answers the client. */
 void forward_start(forward_exchange *ex, const upstream_target *t);

@@ -405,14 +405,19 @@ static int connect_instance(void *inst, int port, uv_tcp_t *tcp, uv_connect_t *r
     return runtime_connect(inst, port, tcp, req, cb);
 }
 
-static void forward_to(forward_exchange *ex, const lifecycle_target *target)
+static upstream_target upstream_of(const lifecycle_target *target)
 {
-    upstream_target t = {
+    return (upstream_target){
         .connect = connect_instance,
         .ctx = target->inst,
         .port = target->port,
         .generation = target->generation,
     };
+}
+
+static void forward_to(forward_exchange *ex, const lifecycle_target *target)
+{
+    upstream_target t = upstream_of(target);
     forward_start(ex, &t);
 }
 
@@ -486,9 +491,44 @@ static void hold(proxy_loop *pl, waiter *w, lifecycle_wait *wait, wake_queue *q,
 
 /* ---- serving ------------------------------------------------------------------------------ */
 
-static void on_activity(void *ctx, int64_t space_id)
+/* What an exchange to a running space keeps of it: activity and retries go
+ * back to the lifecycle, which may have moved the space since. */
+typedef struct space_ref {
+    app *app;
+    space sp;
+} space_ref;
+
+static void ref_activity(void *owner)
 {
-    lifecycle_touch(ctx, space_id);
+    space_ref *ref = owner;
+    lifecycle_touch(ref->app, ref->sp.id);
+}
+
+static void ref_never_called(void *arg, const lifecycle_target *target, int status,
+                             const char *error)
+{
+}
+
+static int ref_retarget(void *owner, upstream_target *t)
+{
+    space_ref *ref = owner;
+    lifecycle_wait *wait = NULL;
+    lifecycle_target target;
+    int status;
+    char msg[256];
+    int rc = lifecycle_acquire(ref->app, &ref->sp, ref_never_called, NULL, &wait, &target, &status,
+                               msg, sizeof msg);
+    if (rc == LIFECYCLE_WAITING)
+        lifecycle_wait_cancel(wait); /* not running any more: no retry */
+    if (rc != LIFECYCLE_READY)
+        return -1;
+    *t = upstream_of(&target);
+    return 0;
+}
+
+static void ref_release(void *owner)
+{
+    free(owner);
 }
 
 static void serve_dynamic(http_request *req, proxy_loop *pl, app *a, space_slot *slot)
@@ -499,6 +539,11 @@ static void serve_dynamic(http_request *req, proxy_loop *pl, app *a, space_slot 
         return;
     }
     waiter *w = calloc(1, sizeof *w);
+    space_ref *ref = malloc(sizeof *ref);
+    if (ref) {
+        ref->app = a;
+        ref->sp = slot->sp;
+    }
     forward_options fo = {
         .metrics = slot->metrics,
         .headers = slot->settings.headers,
@@ -507,12 +552,14 @@ static void serve_dynamic(http_request *req, proxy_loop *pl, app *a, space_slot 
         .idle_timeout_ms = options.idle_timeout_ms,
         .on_abort = on_waiter_abort,
         .abort_arg = w,
-        .on_activity = on_activity,
-        .activity_ctx = a,
-        .activity_id = slot->sp.id,
+        .owner = ref,
+        .release = ref_release,
+        .on_activity = ref_activity,
+        .retarget = ref_retarget,
     };
-    forward_exchange *ex = w ? forward_new(req, pl->pool, &fo) : NULL;
+    forward_exchange *ex = w && ref ? forward_new(req, pl->pool, &fo) : NULL;
     if (!ex) {
+        free(ref);
         free(w);
         answer_unavailable(req, 503, "Out of memory.");
         return;

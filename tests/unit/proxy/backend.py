@@ -16,6 +16,9 @@ Routes:
   /cut               announces 100 bytes, sends 10, closes
   /close             answers with Connection: close
   /count             how many requests this app has seen (before this one)
+  /drop-next         answers, then drops the next request on the same connection
+                     unanswered (an app closing a keep-alive connection as the
+                     proxy reuses it)
   /ws                WebSocket echo (text and binary frames, close)
 """
 import asyncio
@@ -103,10 +106,11 @@ async def websocket(reader, writer, headers):
 
 async def handle(reader, writer):
     global seen
+    drop_next = False
     try:
         while True:
             head = await read_head(reader)
-            if head is None:
+            if head is None or drop_next:
                 break
             method, target, _, headers = head
             path, _, query = target.partition("?")
@@ -134,6 +138,9 @@ async def handle(reader, writer):
                     respond(writer, 200, body)
                 elif path == "/count":
                     respond(writer, 200, str(count).encode())
+                elif path == "/drop-next":
+                    respond(writer, 200, b"dropping the next one")
+                    drop_next = True
                 elif path == "/download":
                     n = int(query.split("=")[1])
                     writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n".encode())

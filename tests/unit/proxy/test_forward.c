@@ -47,6 +47,7 @@ typedef struct fixture {
     uint64_t generation;
     long rss_base_kb;
     long rss_peak_kb;
+    int retargets;
     http_header extra[1];
 } fixture;
 
@@ -79,6 +80,13 @@ static void on_delay_over(uv_timer_t *t)
     uv_close((uv_handle_t *)&d->timer, on_delayed_closed);
 }
 
+static int count_retarget(void *owner, upstream_target *t)
+{
+    fixture *f = owner;
+    f->retargets++;
+    return 0; /* the same app */
+}
+
 /* Every request is forwarded; /refused to a closed port; /delayed... only
  * after 300 ms (as while a space wakes), holding what arrives meanwhile. */
 static void on_head(http_request *req)
@@ -88,6 +96,8 @@ static void on_head(http_request *req)
         .nheaders = 1,
         .head_timeout_ms = fx.head_timeout_ms,
         .idle_timeout_ms = 0,
+        .owner = &fx,
+        .retarget = count_retarget,
     };
     forward_exchange *ex = forward_new(req, fx.pool, &opt);
     assert_non_null(ex);
@@ -835,6 +845,40 @@ static void test_pool_generations_and_closed_connections(void **state)
     assert_int_equal(s3.idle, 0);
 }
 
+static void c_dropped(void *arg)
+{
+    result *res = arg;
+    int fd = dial(fx.port);
+    res->status[0] =
+        request(fd, "GET /drop-next HTTP/1.1\r\nHost: d.localhost\r\n\r\n", &res->r[0]);
+    /* The pooled connection is the one the app drops: retried on a new one. */
+    res->status[1] = request(fd, "GET /hello HTTP/1.1\r\nHost: d.localhost\r\n\r\n", &res->r[1]);
+    /* A request with a body is never replayed: 502. */
+    res->status[2] =
+        request(fd, "GET /drop-next HTTP/1.1\r\nHost: d.localhost\r\n\r\n", &res->r[0]);
+    res->status[3] = request(
+        fd, "POST /echo HTTP/1.1\r\nHost: d.localhost\r\nContent-Length: 2\r\n\r\nhi", &res->r[2]);
+    close(fd);
+}
+
+static void test_retry_on_a_dropped_pooled_connection(void **state)
+{
+    result res = {0};
+    forward_stats before, after;
+    upstream_pool_forget(fx.pool, &fx); /* start with an empty pool */
+    forward_stats_get(&before);
+    fx.retargets = 0;
+    run_client(c_dropped, &res);
+    forward_stats_get(&after);
+    assert_int_equal(res.status[0], 200);
+    assert_int_equal(res.status[1], 200);
+    assert_string_equal(res.r[1].body, "hello world\n");
+    assert_int_equal(after.retries - before.retries, 1);
+    assert_int_equal(fx.retargets, 1);
+    assert_int_equal(res.status[2], 200);
+    assert_int_equal(res.status[3], 502);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -849,6 +893,7 @@ int main(void)
         cmocka_unit_test(test_smuggling_shapes_rejected),
         cmocka_unit_test(test_body_held_until_upstream_ready),
         cmocka_unit_test(test_pool_generations_and_closed_connections),
+        cmocka_unit_test(test_retry_on_a_dropped_pooled_connection),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
