@@ -17,20 +17,29 @@ SAN_LDFLAGS := -fsanitize=address,undefined
 
 SRC       := $(shell find src -name '*.c' | sort)
 LIB_SRC   := $(filter-out src/main.c,$(SRC))
-OBJ       := $(SRC:%.c=$(BUILD)/obj/%.o)
-SAN_OBJ   := $(SRC:%.c=$(BUILD)/san/%.o)
-SAN_LIB   := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
+# The web UI's static files, compiled in (scripts/embed.sh).
+ASSETS    := $(sort $(wildcard src/ui/static/*))
+GEN_SRC   := $(BUILD)/gen/ui_assets.c
+OBJ       := $(SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/ui_assets.o
+SAN_OBJ   := $(SRC:%.c=$(BUILD)/san/%.o) $(BUILD)/san/gen/ui_assets.o
+SAN_LIB   := $(LIB_SRC:%.c=$(BUILD)/san/%.o) $(BUILD)/san/gen/ui_assets.o
 UNIT_SRC  := $(shell find tests/unit -name 'test_*.c' | sort)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
 VENV ?= $(HOME)/.cache/hangar/venv
 PYTEST ?= $(VENV)/bin/python -m pytest
 
-.PHONY: all deps run test unit e2e san format format-check clean install
+.PHONY: all deps run test unit e2e san format format-check clean install screenshots
 all: $(BUILD)/hangar
 
 deps:
 	@./scripts/deps.sh
+
+# The Python base image Docker spaces build FROM without a registry (debootstrap +
+# podman import; skipped when it exists). The podman tests need it.
+.PHONY: base-image
+base-image:
+	@./scripts/base-image.sh
 
 # V=1 shows the commands.
 Q := $(if $(V),,@)
@@ -53,6 +62,21 @@ $(BUILD)/san/%.o: %.c
 	@echo "  CC    $< (sanitizers)"
 	$(Q)$(CC) $(CFLAGS_BASE) $(SAN_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
+$(GEN_SRC): $(ASSETS) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	@echo "  GEN   $@"
+	$(Q)./scripts/embed.sh $@ $(ASSETS)
+
+$(BUILD)/obj/gen/ui_assets.o: $(GEN_SRC)
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS_BASE) $(OPT_CFLAGS) -c -o $@ $<
+
+$(BUILD)/san/gen/ui_assets.o: $(GEN_SRC)
+	@mkdir -p $(dir $@)
+	@echo "  CC    $< (sanitizers)"
+	$(Q)$(CC) $(CFLAGS_BASE) $(SAN_CFLAGS) -c -o $@ $<
+
 $(BUILD)/unit/%: tests/unit/%.c $(SAN_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  TEST  $@"
@@ -66,7 +90,13 @@ unit: $(UNIT_BIN)
 e2e: $(BUILD)/san/hangar $(BUILD)/hangar
 	HANGAR_BIN=$(abspath $(BUILD))/san/hangar $(PYTEST) -q tests/e2e $(PYTEST_ARGS)
 
+# PNGs of the main pages of the web UI into docs/screenshots (headless Chromium).
+screenshots: $(BUILD)/san/hangar
+	HANGAR_BIN=$(abspath $(BUILD))/san/hangar HANGAR_SCREENSHOTS=$(abspath docs/screenshots) \
+		$(PYTEST) -q tests/e2e/test_ui.py -k screenshots
+
 test: deps
+	@if command -v podman >/dev/null 2>&1; then $(MAKE) --no-print-directory base-image; fi
 	@$(MAKE) --no-print-directory all san
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz-smoke

@@ -14,6 +14,7 @@ DEBIAN_PACKAGES=(
     python3 python3-venv git-lfs
     nginx-light wrk
 )
+    chromium fonts-noto-color-emoji
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
@@ -48,7 +49,8 @@ if [ ! -x "$VENV/bin/uv" ]; then
     "$VENV/bin/pip" install -q --disable-pip-version-check uv
 fi
 
-# JavaScript: @huggingface/hub for the JS client tests.
+# JavaScript: @huggingface/hub for the JS client tests, playwright-core for the
+# web UI's browser tests (it drives Debian's /usr/bin/chromium: no browser download).
 if [ -f tests/js/package.json ] && command -v npm >/dev/null 2>&1; then
     jsstamp="tests/js/node_modules/.hangar-$(sha256sum tests/js/package.json | cut -c1-16)"
     if [ ! -f "$jsstamp" ]; then

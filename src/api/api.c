@@ -8,6 +8,7 @@
 #include "app/app.h"
 #include "lib/log.h"
 #include "router/router.h"
+#include "ui/session.h"
 
 #define INVALID_CREDENTIALS "Invalid credentials in Authorization header"
 
@@ -85,6 +86,14 @@ void api_method_not_allowed(http_request *req)
 bool api_identify(http_request *req, auth_identity *id, bool require)
 {
     auth_result rc = auth_identify(app_of(req)->store, req, id);
+    /* The web UI's pages read the API (runtime, logs) with the session
+     * cookie. Only safe methods: a cookie is sent by the browser on its own,
+     * so it must never be enough to change anything. */
+    if (rc == AUTH_ANONYMOUS && (req->method == HTTP_GET || req->method == HTTP_HEAD)) {
+        rc = session_identify(app_of(req)->store, req, id);
+        if (rc == AUTH_INVALID) /* a stale cookie is no credential: stay anonymous */
+            rc = AUTH_ANONYMOUS;
+    }
     if (rc == AUTH_FAILED) {
         api_error(req, 500, NULL, "Could not check credentials");
         return false;

@@ -48,6 +48,10 @@ json_t *api_space_json(http_request *req, const space *sp, const char *sha, bool
 bool api_space_new(http_request *req, const auth_identity *id, const char *owner_name,
                    const char *name, const char *sdk, bool is_private, const char *copy_from,
                    space *out);
+struct ops_error;
+/* Answers a failed ops_* call (api/ops.h) as JSON; a create that found the
+ * space already there answers 409 with its url (sp), as HF does. */
+void api_ops_error(http_request *req, const struct ops_error *err, const space *sp);
 /* Applies secrets, variables, hardware and sleepTimeSeconds from a create or
  * duplicate body. Answers and returns false on bad input. */
 bool api_space_apply_options(http_request *req, space *sp, json_t *body);

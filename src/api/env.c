@@ -4,30 +4,12 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/ops.h"
 #include "app/app.h"
 #include "auth/vault.h"
 #include "lib/util.h"
 #include "space/lifecycle.h"
 #include "store/store.h"
-
-#define ENV_KEY_MAX 256
-#define ENV_VALUE_MAX (64 * 1024)
-#define ENV_DESCRIPTION_MAX 1024
-
-/* Environment variable names: a letter or '_', then letters, digits or '_'. */
-static bool env_key_valid(const char *key)
-{
-    size_t len = strlen(key);
-    if (len == 0 || len > ENV_KEY_MAX || (key[0] >= '0' && key[0] <= '9'))
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = key[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_'))
-            return false;
-    }
-    return true;
-}
 
 static void add_entry(const char *key, const char *value, const char *description,
                       int64_t updated_ms, void *arg)
@@ -85,41 +67,11 @@ static void api_env_get(http_request *req)
 bool api_env_put(http_request *req, const space *sp, bool secret, const char *key,
                  const char *value, const char *description)
 {
-    app *a = app_of(req);
-    if (!env_key_valid(key)) {
-        api_error(req, 400, NULL,
-                  "Invalid key '%.64s': use letters, digits and '_', not "
-                  "starting with a digit, at most %d characters",
-                  key, ENV_KEY_MAX);
-        return false;
-    }
-    if (strlen(value) > ENV_VALUE_MAX ||
-        (description && strlen(description) > ENV_DESCRIPTION_MAX)) {
-        api_error(req, 400, NULL, "%s is too long (value at most %d bytes)", key, ENV_VALUE_MAX);
-        return false;
-    }
-    /* A name is either a secret or a variable, never both. */
-    bool clash = false;
-    json_t *other = env_map(req, sp, !secret);
-    clash = other && json_object_get(other, key);
-    json_decref(other);
-    if (clash) {
-        api_error(req, 409, NULL, "%s is already a %s of %s", key, secret ? "variable" : "secret",
-                  sp->full_id);
-        return false;
-    }
-    char *sealed = secret ? vault_seal(value, strlen(value)) : NULL;
-    if (secret && !sealed) {
-        api_error(req, 500, NULL, "Could not encrypt the secret");
-        return false;
-    }
-    int rc = store_env_set(a->store, secret, sp->id, key, secret ? sealed : value, description);
-    free(sealed);
-    if (rc != STORE_OK) {
-        api_error(req, 500, NULL, "Could not store %s", key);
-        return false;
-    }
-    return true;
+    ops_error err;
+    if (ops_env_put(app_of(req), sp, secret, key, value, description, &err))
+        return true;
+    api_ops_error(req, &err, NULL);
+    return false;
 }
 
 static void api_env_set(http_request *req)
@@ -141,8 +93,7 @@ static void api_env_set(http_request *req)
                   "\"description\"?: string}");
     } else if (api_env_put(req, &sp, secret, json_string_value(key), json_string_value(value),
                            json_string_value(description))) {
-        store_event_add(app_of(req)->store, sp.id, "config", NULL);
-        lifecycle_on_env_change(app_of(req), &sp);
+        ops_env_changed(app_of(req), &sp);
         if (secret)
             api_json(req, 200, json_object());
         else
@@ -167,15 +118,12 @@ static void api_env_delete(http_request *req)
         json_decref(body);
         return;
     }
-    int rc = store_env_delete(app_of(req)->store, secret, sp.id, json_string_value(key));
+    ops_error err;
+    bool ok = ops_env_delete(app_of(req), &sp, secret, json_string_value(key), &err);
     json_decref(body);
-    if (rc == STORE_ERROR) {
-        api_error(req, 500, NULL, "Could not delete the entry");
+    if (!ok) {
+        api_ops_error(req, &err, NULL);
         return;
-    }
-    if (rc == STORE_OK) {
-        store_event_add(app_of(req)->store, sp.id, "config", NULL);
-        lifecycle_on_env_change(app_of(req), &sp);
     }
     if (secret)
         api_json(req, 200, json_object());

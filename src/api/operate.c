@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/ops.h"
 #include "app/app.h"
 #include "lib/log.h"
 #include "space/hardware.h"
@@ -24,16 +25,11 @@ static void api_space_restart(http_request *req)
     char *factory_s = http_query_get(req, "factory");
     bool factory = factory_s && strcmp(factory_s, "false") != 0 && strcmp(factory_s, "0") != 0;
     free(factory_s);
-    if (strcmp(sp.sdk, "static") == 0) {
-        api_error(req, 400, NULL, "Static spaces are served directly and cannot be restarted");
+    ops_error err;
+    if (!ops_space_restart(a, &sp, factory, &err)) {
+        api_ops_error(req, &err, NULL);
         return;
     }
-    if (sp.paused && store_space_set_paused(a->store, sp.id, false) != STORE_OK) {
-        api_error(req, 500, NULL, "Could not resume %s", sp.full_id);
-        return;
-    }
-    sp.paused = false;
-    lifecycle_restart(a, &sp, factory);
     api_json(req, 200, lifecycle_runtime_json(a, &sp));
 }
 
@@ -43,13 +39,11 @@ static void api_space_pause(http_request *req)
     space sp;
     if (!load_owned(req, &sp))
         return;
-    /* Stored first: a daemon restart keeps it paused. */
-    if (store_space_set_paused(a->store, sp.id, true) != STORE_OK) {
-        api_error(req, 500, NULL, "Could not pause %s", sp.full_id);
+    ops_error err;
+    if (!ops_space_pause(a, &sp, &err)) {
+        api_ops_error(req, &err, NULL);
         return;
     }
-    sp.paused = true;
-    lifecycle_pause(a, &sp);
     api_json(req, 200, lifecycle_runtime_json(a, &sp));
 }
 
@@ -75,20 +69,11 @@ static void api_space_hardware(http_request *req)
         api_error(req, 400, NULL, "sleepTimeSeconds must be a positive integer or -1");
         goto done;
     }
-    if (store_space_set_hardware(a->store, sp.id, flavor) != STORE_OK ||
-        (json_is_integer(sleep) &&
-         store_space_set_sleep(a->store, sp.id, json_integer_value(sleep)) != STORE_OK)) {
-        api_error(req, 500, NULL, "Could not change the hardware of %s", sp.full_id);
+    ops_error err;
+    if ((json_is_integer(sleep) && !ops_space_set_sleep(a, &sp, json_integer_value(sleep), &err)) ||
+        !ops_space_set_hardware(a, &sp, flavor, &err)) {
+        api_ops_error(req, &err, NULL);
         goto done;
-    }
-    bool changed = strcmp(sp.hardware, flavor) != 0;
-    snprintf(sp.hardware, sizeof sp.hardware, "%s", flavor);
-    if (json_is_integer(sleep))
-        sp.sleep_seconds = json_integer_value(sleep);
-    lifecycle_on_update(a, &sp);
-    if (changed) {
-        store_event_add(a->store, sp.id, "hardware", NULL);
-        lifecycle_on_hardware_change(a, &sp);
     }
     api_json(req, 200, lifecycle_runtime_json(a, &sp));
 done:
@@ -113,7 +98,8 @@ static void api_space_duplicate(http_request *req)
     if (!body)
         return;
     const char *target = json_string_value(json_object_get(body, "repository"));
-    char owner[SPACE_NAME_MAX + 1], name[SPACE_NAME_MAX + 1], from_repo[4200];
+    char owner[SPACE_NAME_MAX + 1], name[SPACE_NAME_MAX + 1];
+    ops_error err;
     bool is_private = from.is_private;
     const char *vis = json_string_value(json_object_get(body, "visibility"));
     json_t *priv = json_object_get(body, "private");
@@ -130,18 +116,13 @@ static void api_space_duplicate(http_request *req)
         is_private = strcmp(vis, "public") != 0;
     else if (json_is_boolean(priv))
         is_private = json_is_true(priv);
-    api_space_repo_path(req, &from, from_repo, sizeof from_repo);
-    if (!api_space_new(req, &id, owner, name, from.sdk, is_private, from_repo, &copy))
-        goto done;
-    /* Variables come along; secrets stay with their owner unless given. */
+    /* Variables come along unless given; secrets stay with their owner unless given. */
     json_t *vars = json_object_get(body, "variables");
-    if ((!vars || json_is_null(vars)) &&
-        store_env_copy_variables(a->store, from.id, copy.id) != STORE_OK) {
-        api_error(req, 500, NULL, "Could not copy the variables of %s", from.full_id);
+    if (!ops_space_duplicate(a, &id.user, &from, owner, name, is_private,
+                             !vars || json_is_null(vars), &copy, &err)) {
+        api_ops_error(req, &err, &copy);
         goto done;
     }
-    if (!json_object_get(body, "hardware"))
-        json_object_set_new(body, "hardware", json_string(from.hardware));
     if (!api_space_apply_options(req, &copy, body))
         goto done;
     lifecycle_restart(a, &copy, false);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/ops.h"
 #include "app/app.h"
 #include "lib/util.h"
 #include "space/lifecycle.h"
@@ -59,16 +60,13 @@ static void api_space_sleeptime(http_request *req)
     if (!body)
         return;
     json_t *seconds = json_object_get(body, "seconds");
-    json_int_t secs = json_is_integer(seconds) ? json_integer_value(seconds) : 0;
-    if (!json_is_integer(seconds) || (secs != -1 && secs <= 0) || secs > (1LL << 40)) {
+    ops_error err;
+    if (!json_is_integer(seconds))
         api_error(req, 400, NULL, "\"seconds\" must be a positive integer, or -1 to never sleep");
-    } else if (store_space_set_sleep(a->store, sp.id, secs) != STORE_OK) {
-        api_error(req, 500, NULL, "Could not change the sleep time of %s", sp.full_id);
-    } else {
-        sp.sleep_seconds = secs;
-        lifecycle_on_update(a, &sp);
+    else if (!ops_space_set_sleep(a, &sp, json_integer_value(seconds), &err))
+        api_ops_error(req, &err, NULL);
+    else
         api_json(req, 200, lifecycle_runtime_json(a, &sp));
-    }
     json_decref(body);
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/ops.h"
 #include "app/app.h"
 #include "git/repo.h"
 #include "lib/log.h"
@@ -29,9 +30,8 @@ bool api_space_load(http_request *req, const char *owner, const char *name, api_
         api_error(req, 500, NULL, "Could not read space %s/%s", owner, name);
         return false;
     }
-    bool is_owner =
-        rc == STORE_OK && id->authenticated && (id->user.id == sp->owner_id || id->user.admin);
-    bool visible = rc == STORE_OK && (!sp->is_private || is_owner);
+    bool is_owner = rc == STORE_OK && ops_is_owner(id, sp);
+    bool visible = rc == STORE_OK && ops_can_read(id, sp);
     if (!visible) {
         /* HF: anonymous callers get 401 (so git prompts), others 404. */
         if (rc == STORE_OK && !id->authenticated) {
@@ -143,85 +143,27 @@ static void space_url(http_request *req, const char *full_id, char *out, size_t 
     snprintf(out, size, "%s/spaces/%s", app_of(req)->base_url, full_id);
 }
 
-/* Resolves the owner named by a body (organization or the caller) to a user
- * the caller may act for. Answers and returns false when it cannot. */
-static bool resolve_owner(http_request *req, const auth_identity *id, const char *owner,
-                          store_user *out)
-{
-    app *a = app_of(req);
-    if (!space_name_valid(owner)) {
-        api_error(req, 400, NULL, "Invalid owner name '%s'", owner);
-        return false;
-    }
-    int rc = store_user_by_name(a->store, owner, out);
-    if (rc == STORE_ERROR) {
-        api_error(req, 500, NULL, "Could not read user %s", owner);
-        return false;
-    }
-    if (rc == STORE_NOTFOUND || (out->id != id->user.id && !id->user.admin)) {
-        api_error(req, 403, NULL, "You don't have the rights to create spaces for '%s'", owner);
-        return false;
-    }
-    return true;
-}
-
 bool api_space_new(http_request *req, const auth_identity *id, const char *owner_name,
                    const char *name, const char *sdk, bool is_private, const char *copy_from,
                    space *out)
 {
-    app *a = app_of(req);
-    store_user owner;
-    space sp;
-    char repo[4200], url[1024];
-    if (!resolve_owner(req, id, owner_name, &owner))
-        return false;
-    memset(&sp, 0, sizeof sp);
-    snprintf(sp.owner, sizeof sp.owner, "%s", owner.name);
-    snprintf(sp.name, sizeof sp.name, "%s", name);
-    snprintf(sp.full_id, sizeof sp.full_id, "%s/%s", owner.name, name);
-    snprintf(sp.sdk, sizeof sp.sdk, "%s", sdk);
-    snprintf(sp.hardware, sizeof sp.hardware, "cpu-basic");
-    sp.is_private = is_private;
-    sp.owner_id = owner.id;
-    sp.sleep_seconds = SPACE_SLEEP_DEFAULT;
-    unsigned char raw[12];
-    randombytes_buf(raw, sizeof raw);
-    util_hex(raw, sizeof raw, sp.hex_id);
-    space_subdomain(sp.owner, sp.name, sp.subdomain);
-    sp.created_ms = sp.last_modified_ms = util_now_ms();
+    ops_error err;
+    if (ops_space_create(app_of(req), &id->user, owner_name, name, sdk, is_private, copy_from, out,
+                         &err))
+        return true;
+    api_ops_error(req, &err, out);
+    return false;
+}
 
-    space existing;
-    if (store_space_get(a->store, sp.owner, sp.name, &existing) == STORE_OK) {
-        space_url(req, existing.full_id, url, sizeof url);
-        api_json(
-            req, 409,
-            json_pack("{s:s, s:s}", "error", "You already created this space repo", "url", url));
-        return false;
+void api_ops_error(http_request *req, const ops_error *err, const space *sp)
+{
+    if (err->exists && sp) {
+        char url[1024];
+        space_url(req, sp->full_id, url, sizeof url);
+        api_json(req, 409, json_pack("{s:s, s:s}", "error", err->message, "url", url));
+        return;
     }
-    /* The repository first: a row without a repository would be visible but broken;
-     * a repository without a row is invisible and overwritten by the next create. */
-    space_repo_path(a->config.data_dir, sp.owner, sp.name, repo, sizeof repo);
-    repo_remove(repo);
-    int rc = copy_from ? repo_clone_bare(copy_from, repo) : repo_init_bare(repo);
-    if (rc < 0) {
-        api_error(req, 500, NULL, "Could not create the repository of %s", sp.full_id);
-        return false;
-    }
-    if (copy_from && repo_head(repo, sp.sha) < 0)
-        sp.sha[0] = '\0';
-    rc = store_space_create(a->store, &sp);
-    if (rc != STORE_OK) {
-        repo_remove(repo);
-        if (rc == STORE_EXISTS)
-            api_error(req, 409, NULL, "A space with that name or subdomain (%s) already exists",
-                      sp.subdomain);
-        else
-            api_error(req, 500, NULL, "Could not store space %s", sp.full_id);
-        return false;
-    }
-    store_event_add(a->store, sp.id, copy_from ? "duplicated" : "created", NULL);
-    *out = sp;
-    return true;
+    api_error(req, err->status, err->code, "%s", err->message);
 }
 
 /* create_repo's and duplicate's space_secrets, space_variables, space_hardware
@@ -383,32 +325,22 @@ static bool body_space_id(http_request *req, json_t *body, const char *name_key,
 
 static void api_repos_delete(http_request *req)
 {
-    app *a = app_of(req);
     auth_identity id;
     if (!api_identify(req, &id, true))
         return;
     json_t *body = api_parse_body(req);
     if (!body)
         return;
-    char owner[SPACE_NAME_MAX + 1], name[SPACE_NAME_MAX + 1], repo[4200], trash[4300];
+    char owner[SPACE_NAME_MAX + 1], name[SPACE_NAME_MAX + 1];
     space sp;
+    ops_error err;
     if (!body_space_id(req, body, "name", &id, owner, name) ||
         !api_space_load(req, owner, name, API_WRITE, &id, &sp))
         goto done;
-    space_repo_path(a->config.data_dir, sp.owner, sp.name, repo, sizeof repo);
-    /* Move the repository aside first so that a crash between the two steps
-     * never leaves a row pointing at a half-deleted repository. */
-    snprintf(trash, sizeof trash, "%s.deleting-%s", repo, sp.hex_id);
-    if (rename(repo, trash) < 0)
-        snprintf(trash, sizeof trash, "%s", repo);
-    if (store_space_delete(a->store, sp.id) != STORE_OK) {
-        if (strcmp(trash, repo) != 0)
-            rename(trash, repo);
-        api_error(req, 500, NULL, "Could not delete %s", sp.full_id);
+    if (!ops_space_delete(app_of(req), &sp, &err)) {
+        api_ops_error(req, &err, NULL);
         goto done;
     }
-    repo_remove(trash);
-    lifecycle_on_delete(a, sp.id);
     log_info("api", "%s deleted space %s", id.user.name, sp.full_id);
     http_respond(req, 200, "text/plain", "OK", 2);
 done:
@@ -417,7 +349,6 @@ done:
 
 static void api_repos_move(http_request *req)
 {
-    app *a = app_of(req);
     auth_identity id;
     if (!api_identify(req, &id, true))
         return;
@@ -426,44 +357,20 @@ static void api_repos_move(http_request *req)
         return;
     char from_owner[SPACE_NAME_MAX + 1], from_name[SPACE_NAME_MAX + 1];
     char to_owner[SPACE_NAME_MAX + 1], to_name[SPACE_NAME_MAX + 1];
-    char from_repo[4200], to_repo[4200], subdomain[SPACE_SUBDOMAIN_MAX + 1];
     space sp;
-    store_user new_owner;
+    ops_error err;
     const char *from = json_str(body, "fromRepo"), *to = json_str(body, "toRepo");
     if (!from || !to || !space_id_split(from, from_owner, from_name) ||
         !space_id_split(to, to_owner, to_name)) {
         api_error(req, 400, NULL, "\"fromRepo\" and \"toRepo\" must be valid owner/name ids");
         goto done;
     }
-    if (!api_space_load(req, from_owner, from_name, API_WRITE, &id, &sp) ||
-        !resolve_owner(req, &id, to_owner, &new_owner))
+    if (!api_space_load(req, from_owner, from_name, API_WRITE, &id, &sp))
         goto done;
-    space clash;
-    if (store_space_get(a->store, to_owner, to_name, &clash) == STORE_OK) {
-        api_error(req, 409, NULL, "%s already exists", clash.full_id);
+    if (!ops_space_move(app_of(req), &id.user, &sp, to_owner, to_name, &err)) {
+        api_ops_error(req, &err, NULL);
         goto done;
     }
-    space_repo_path(a->config.data_dir, sp.owner, sp.name, from_repo, sizeof from_repo);
-    space_repo_path(a->config.data_dir, new_owner.name, to_name, to_repo, sizeof to_repo);
-    space_subdomain(new_owner.name, to_name, subdomain);
-    if (repo_move(from_repo, to_repo) < 0) {
-        api_error(req, 500, NULL, "Could not move the repository of %s", sp.full_id);
-        goto done;
-    }
-    int rc = store_space_rename(a->store, sp.id, new_owner.id, new_owner.name, to_name, subdomain);
-    if (rc != STORE_OK) {
-        repo_move(to_repo, from_repo);
-        if (rc == STORE_EXISTS)
-            api_error(req, 409, NULL, "A space with that name or subdomain already exists");
-        else
-            api_error(req, 500, NULL, "Could not rename %s", sp.full_id);
-        goto done;
-    }
-    store_event_add(a->store, sp.id, "renamed", NULL);
-    if (store_space_get(a->store, new_owner.name, to_name, &sp) == STORE_OK)
-        lifecycle_on_update(a, &sp);
-    log_info("api", "%s moved space %s to %s/%s", id.user.name, sp.full_id, new_owner.name,
-             to_name);
     http_respond(req, 200, "text/plain", "OK", 2);
 done:
     json_decref(body);
@@ -473,7 +380,6 @@ done:
 
 static void api_space_settings(http_request *req)
 {
-    app *a = app_of(req);
     auth_identity id;
     space sp;
     if (!api_space_load(req, req->params[0], req->params[1], API_WRITE, &id, &sp))
@@ -482,17 +388,13 @@ static void api_space_settings(http_request *req)
     if (!body)
         return;
     bool is_private = sp.is_private;
-    if (body_private(body, &is_private) < 0) {
+    ops_error err;
+    if (body_private(body, &is_private) < 0)
         api_error(req, 400, NULL, "Invalid visibility: public or private");
-    } else if (store_space_set_private(a->store, sp.id, is_private) != STORE_OK) {
-        api_error(req, 500, NULL, "Could not change the settings of %s", sp.full_id);
-    } else {
-        if (is_private != sp.is_private)
-            store_event_add(a->store, sp.id, is_private ? "made-private" : "made-public", NULL);
-        sp.is_private = is_private;
-        lifecycle_on_update(a, &sp);
+    else if (!ops_space_set_private(app_of(req), &sp, is_private, &err))
+        api_ops_error(req, &err, NULL);
+    else
         api_json(req, 200, json_pack("{s:b}", "private", sp.is_private));
-    }
     json_decref(body);
 }
 

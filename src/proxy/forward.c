@@ -7,6 +7,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "proxy/proxy.h"
+#include "ui/session.h"
 
 #define BODY_HIGH_WATER (256 * 1024) /* request body in flight above which the client waits */
 #define ACTIVITY_EVERY_MS 5000       /* how often on_activity may be called */
@@ -193,6 +194,17 @@ static void put_header(buf *out, const char *name, const char *value)
 }
 
 /* The request as the app sees it (appends only: this runs for every request). */
+/* The browser sends Hangar's own cookies (the web UI's session) to the spaces'
+ * subdomains when they are set for the domain: an app never sees them. */
+static void put_app_cookies(buf *out, const char *value)
+{
+    buf kept;
+    buf_init(&kept);
+    if (session_strip_cookies(value, &kept) == 0 && kept.len)
+        put_header(out, "Cookie", kept.data);
+    buf_free(&kept);
+}
+
 static void build_request_head(forward_exchange *ex, buf *out)
 {
     http_request *req = ex->req;
@@ -216,7 +228,9 @@ static void build_request_head(forward_exchange *ex, buf *out)
         const http_header *h = &req->headers[i];
         if (!host && util_streq_nocase(h->name, "Host"))
             host = h->value;
-        if (!skip_request_header(h->name, connection))
+        if (util_streq_nocase(h->name, "Cookie"))
+            put_app_cookies(out, h->value);
+        else if (!skip_request_header(h->name, connection))
             put_header(out, h->name, h->value);
     }
     if (host)

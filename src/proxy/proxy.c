@@ -15,6 +15,7 @@
 #include "space/config.h"
 #include "space/lifecycle.h"
 #include "store/store.h"
+#include "ui/session.h"
 
 #define SPACE_SLOTS 256 /* space lookups cached per loop (direct-mapped) */
 #define LABEL_MAX SPACE_SUBDOMAIN_MAX
@@ -282,9 +283,7 @@ static space_slot *space_lookup(proxy_loop *pl, app *a, const char *label)
 
 auth_result proxy_session_identify(const http_request *req, auth_identity *out)
 {
-    (void)req;
-    memset(out, 0, sizeof *out);
-    return AUTH_ANONYMOUS;
+    return session_identify(app_of(req)->store, req, out);
 }
 
 static auth_result identify_header(store *st, const char *value, auth_identity *out)

@@ -9,6 +9,7 @@
 #include "git/transport.h"
 #include "lib/util.h"
 #include "proxy/proxy.h"
+#include "ui/ui.h"
 
 static void clear_params(http_request *req)
 {
@@ -112,5 +113,8 @@ void router_on_head(http_request *req)
         if (transport_route(req) || lfsapi_route(req) || files_route(req))
             return;
     }
+    /* The web UI takes what is left: its pages, /static/ and the space pages. */
+    if (ui_route(req))
+        return;
     req->on_complete = api_not_found;
 }

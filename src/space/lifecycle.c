@@ -1237,8 +1237,11 @@ int lifecycle_init(app *a)
 
 static void maybe_shutdown_done(app *a)
 {
-    for (lc_space *ls = state.spaces; ls; ls = ls->next_space)
+    /* reap_deleted may free ls: step on before it does. */
+    for (lc_space *ls = state.spaces, *next; ls; ls = next) {
+        next = ls->next_space;
         reap_deleted(ls);
+    }
     if (!state.shutting_down || state.live_instances > 0 || state.building > 0)
         return;
     void (*done)(app *) = state.shutdown_done;

@@ -83,6 +83,13 @@ static const char *const migrations[] = {
     "  description TEXT NOT NULL DEFAULT '',"
     "  updated_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (space_id, key));",
+    /* 5: web UI sign-in sessions; revoking the token ends its sessions */
+    "CREATE TABLE sessions ("
+    "  hash TEXT PRIMARY KEY,"
+    "  token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL);"
+    "CREATE INDEX sessions_token ON sessions(token_id);",
     /* 6: remote repositories that spaces follow (token and secret sealed) */
     "CREATE TABLE space_sources ("
     "  space_id INTEGER PRIMARY KEY REFERENCES spaces(id) ON DELETE CASCADE,"
@@ -335,6 +342,83 @@ int store_token_by_hash(store *st, const char *hash, store_token *token, store_u
     }
     sqlite3_finalize(stmt);
     return result;
+}
+
+/* ---- web UI sessions ---- */
+
+int store_session_create(store *st, const char *hash, int64_t token_id, int64_t expires_ms)
+{
+    int64_t now = util_now_ms();
+    /* Expired sessions go when new ones come: the table stays small without a timer. */
+    sqlite3_stmt *stmt = prepare(st, "DELETE FROM sessions WHERE expires_ms <= ?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_int64(stmt, 1, now);
+    int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE)
+        log_warn("store", "purging expired sessions: %s", sqlite3_errmsg(st->db));
+    stmt = prepare(st, "INSERT INTO sessions(hash, token_id, created_ms, expires_ms) "
+                       "VALUES(?,?,?,?)");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, token_id);
+    sqlite3_bind_int64(stmt, 3, now);
+    sqlite3_bind_int64(stmt, 4, expires_ms);
+    rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (rc == SQLITE_CONSTRAINT)
+        return STORE_EXISTS;
+    if (rc != SQLITE_DONE) {
+        log_error("store", "creating a session: %s", sqlite3_errmsg(st->db));
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+int store_session_by_hash(store *st, const char *hash, store_token *token, store_user *user)
+{
+    sqlite3_stmt *stmt =
+        prepare(st, "SELECT t.id, t.user_id, t.role, t.display_name, t.created_ms,"
+                    " u.id, u.name, u.fullname, u.is_admin, u.created_ms"
+                    " FROM sessions s JOIN tokens t ON t.id = s.token_id"
+                    " JOIN users u ON u.id = t.user_id WHERE s.hash=? AND s.expires_ms > ?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, util_now_ms());
+    int rc = sqlite3_step(stmt);
+    int result = STORE_NOTFOUND;
+    if (rc == SQLITE_ROW) {
+        token->id = sqlite3_column_int64(stmt, 0);
+        token->user_id = sqlite3_column_int64(stmt, 1);
+        copy_text(token->role, sizeof token->role, stmt, 2);
+        copy_text(token->display_name, sizeof token->display_name, stmt, 3);
+        token->created_ms = sqlite3_column_int64(stmt, 4);
+        read_user(stmt, 5, user);
+        result = STORE_OK;
+    } else if (rc != SQLITE_DONE) {
+        log_error("store", "session lookup: %s", sqlite3_errmsg(st->db));
+        result = STORE_ERROR;
+    }
+    sqlite3_finalize(stmt);
+    return result;
+}
+
+int store_session_delete(store *st, const char *hash)
+{
+    sqlite3_stmt *stmt = prepare(st, "DELETE FROM sessions WHERE hash=?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) {
+        log_error("store", "deleting a session: %s", sqlite3_errmsg(st->db));
+        return STORE_ERROR;
+    }
+    return STORE_OK;
 }
 
 /* ---- spaces ------------------------------------------------------------- */

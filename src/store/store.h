@@ -52,6 +52,13 @@ int store_token_create(store *st, int64_t user_id, const char *role, const char 
                        const char *hash);
 int store_token_by_hash(store *st, const char *hash, store_token *token, store_user *user);
 
+/* Web UI sessions, keyed by the digest of the cookie (the cookie itself is
+ * never stored). A session acts with the rights of the token it was opened
+ * with, and ends with it. by_hash finds only unexpired sessions. */
+int store_session_create(store *st, const char *hash, int64_t token_id, int64_t expires_ms);
+int store_session_by_hash(store *st, const char *hash, store_token *token, store_user *user);
+int store_session_delete(store *st, const char *hash);
+
 /* ---- spaces ---- */
 
 typedef struct store_space_query {
