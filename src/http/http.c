@@ -416,8 +416,11 @@ static void held_unlist(http_conn *c)
 static int conn_write3(http_conn *c, const void *a, size_t alen, const void *b, size_t blen,
                        const void *d, size_t dlen)
 {
-    if (c->closing)
+    if (c->closing) {
+        buf_reset(&c->held);
+        held_unlist(c); /* the flusher must never find it again */
         return -1;
+    }
     uv_buf_t bufs[4];
     unsigned n = 0;
     if (c->held.len)
