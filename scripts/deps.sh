@@ -11,10 +11,11 @@ DEBIAN_PACKAGES=(
     libuv1-dev libhttp-parser-dev libsqlite3-dev libjansson-dev libsodium-dev
     libgit2-dev libyaml-dev libcurl4-openssl-dev libcmocka-dev zlib1g-dev
     clang clang-format libclang-rt-14-dev
+    podman buildah runc uidmap debootstrap catatonit slirp4netns iptables
     python3 python3-venv git-lfs
     nginx-light wrk
-)
     chromium fonts-noto-color-emoji
+)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

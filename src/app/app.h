@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "http/http.h"
+#include "runtime/runtime.h"
 #include "store/store.h"
 
 typedef struct app_config {
@@ -18,6 +19,12 @@ typedef struct app_config {
     int64_t sleep_seconds;    /* default idle time before a space sleeps; -1 never */
     int build_concurrency;    /* builds at once */
     char hardware_file[4096]; /* hardware profiles (JSON), "" for the defaults */
+    runtime_mode runtime;     /* which driver runs which spaces (--runtime) */
+    char registry[512];       /* container registry or mirror, "" none (offline) */
+    char image_store[4096];   /* read-only store of base images, "" podman's default */
+    char base_image[256];     /* FROM of generated Dockerfiles, "" the default */
+    char space_network[64];   /* network mode of containers, "" none (loopback only) */
+    int build_timeout_s;      /* build time limit, 0: the default (30 min) */
 } app_config;
 
 typedef struct app {

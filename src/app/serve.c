@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "router/router.h"
+#include "runtime/oci.h"
 #include "runtime/runtime.h"
 #include "space/lifecycle.h"
 #include "space/hardware.h"
@@ -50,6 +51,17 @@ void serve_usage(void)
           "  --build-concurrency N   builds at once (default 1)\n"
           "  --hardware FILE         hardware profiles and GPUs (JSON; default cpu-basic,\n"
           "                          cpu-upgrade and the GPUs nvidia-smi lists)\n"
+          "  --runtime MODE          auto|sandbox|podman|docker: auto runs gradio and streamlit\n"
+          "                          in the sandbox and Docker spaces in containers (podman,\n"
+          "                          else docker); podman|docker run every space in containers\n"
+          "  --registry HOST         registry or mirror for base images (default: none, images\n"
+          "                          are never pulled); http://HOST for one without TLS\n"
+          "  --image-store DIR       read-only podman store with base images (default\n"
+          "                          /var/lib/containers/storage, none for no store)\n"
+          "  --base-image IMAGE      FROM of generated Dockerfiles (default " OCI_BASE_IMAGE ")\n"
+          "  --space-network MODE    network of containers (default none: loopback only;\n"
+          "                          e.g. slirp4netns for outbound access)\n"
+          "  --build-timeout SECS    time limit of a build (default 1800)\n"
           "  --debug                 verbose logging\n"
           "environment:\n"
           "  HANGAR_ADMIN_TOKEN      makes sure user admin exists holding this write token\n",
@@ -65,6 +77,57 @@ static int parse_seconds(const char *arg, uint64_t *ms_out)
         return -1;
     *ms_out = (uint64_t)(secs * 1000);
     return 0;
+}
+
+/* The container flags, numbered apart from the others: parse_args passes them here. */
+enum {
+    O_RUNTIME = 1000,
+    O_REGISTRY,
+    O_IMAGE_STORE,
+    O_BASE_IMAGE,
+    O_SPACE_NETWORK,
+    O_BUILD_TIMEOUT
+};
+
+/* Names and paths the engine reads (it gets them in configuration files and
+ * on command lines): a plain character set, no leading dash. */
+static int container_string(const char *flag, const char *arg, char *dst, size_t size)
+{
+    const char *ok = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@";
+    if (!*arg || strlen(arg) >= size || strspn(arg, ok) != strlen(arg) || arg[0] == '-') {
+        fprintf(stderr, "hangar serve: %s: bad value '%s'\n", flag, arg);
+        return -1;
+    }
+    snprintf(dst, size, "%s", arg);
+    return 0;
+}
+
+static int parse_container_arg(app_config *cfg, int opt, const char *arg)
+{
+    long long n;
+    switch (opt) {
+    case O_RUNTIME:
+        if (runtime_mode_parse(arg, &cfg->runtime) == 0)
+            return 0;
+        fprintf(stderr, "hangar serve: --runtime is auto, sandbox, podman or docker\n");
+        return -1;
+    case O_REGISTRY:
+        return container_string("--registry", arg, cfg->registry, sizeof cfg->registry);
+    case O_IMAGE_STORE:
+        return container_string("--image-store", arg, cfg->image_store, sizeof cfg->image_store);
+    case O_BASE_IMAGE:
+        return container_string("--base-image", arg, cfg->base_image, sizeof cfg->base_image);
+    case O_SPACE_NETWORK:
+        return container_string("--space-network", arg, cfg->space_network,
+                                sizeof cfg->space_network);
+    default: /* O_BUILD_TIMEOUT */
+        if (util_parse_int(arg, 10, 7 * 86400, &n) == 0) {
+            cfg->build_timeout_s = (int)n;
+            return 0;
+        }
+        fprintf(stderr, "hangar serve: --build-timeout is seconds, 10 to 604800\n");
+        return -1;
+    }
 }
 
 static int parse_args(app_config *cfg, int argc, char **argv)
@@ -102,6 +165,12 @@ static int parse_args(app_config *cfg, int argc, char **argv)
         {"sleep-time", required_argument, NULL, O_SLEEP},
         {"build-concurrency", required_argument, NULL, O_BUILDS},
         {"hardware", required_argument, NULL, O_HARDWARE},
+        {"runtime", required_argument, NULL, O_RUNTIME},
+        {"registry", required_argument, NULL, O_REGISTRY},
+        {"image-store", required_argument, NULL, O_IMAGE_STORE},
+        {"base-image", required_argument, NULL, O_BASE_IMAGE},
+        {"space-network", required_argument, NULL, O_SPACE_NETWORK},
+        {"build-timeout", required_argument, NULL, O_BUILD_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -194,6 +263,15 @@ static int parse_args(app_config *cfg, int argc, char **argv)
         case O_HARDWARE:
             snprintf(cfg->hardware_file, sizeof cfg->hardware_file, "%s", optarg);
             break;
+        case O_RUNTIME:
+        case O_REGISTRY:
+        case O_IMAGE_STORE:
+        case O_BASE_IMAGE:
+        case O_SPACE_NETWORK:
+        case O_BUILD_TIMEOUT:
+            if (parse_container_arg(cfg, c, optarg) < 0)
+                return -1;
+            break;
         case 'h':
             serve_usage();
             exit(0);
@@ -227,6 +305,44 @@ static int prepare_data_dir(const char *dir)
             return -1;
         }
     }
+    return 0;
+}
+
+/* Probes the sandbox and finds the container engine that --runtime asks for;
+ * says in the log what runs where. Only an engine asked for by name that is
+ * missing stops the daemon: auto carries on without containers. */
+static int runtime_setup(const app_config *cfg)
+{
+    char reason[512];
+    if (runtime_probe(reason, sizeof reason) < 0)
+        log_warn("serve", "the sandbox cannot run spaces on this host: %s", reason);
+    if (cfg->runtime == RUNTIME_MODE_SANDBOX) {
+        log_info("serve", "runtime sandbox: no container engine; Docker spaces cannot run");
+        return 0;
+    }
+    oci_options opt = {
+        .engine = cfg->runtime == RUNTIME_MODE_PODMAN   ? OCI_ENGINE_PODMAN
+                  : cfg->runtime == RUNTIME_MODE_DOCKER ? OCI_ENGINE_DOCKER
+                                                        : OCI_ENGINE_NONE,
+        .data_dir = cfg->data_dir,
+        .registry = cfg->registry,
+        .image_store = !cfg->image_store[0]                    ? NULL
+                       : strcmp(cfg->image_store, "none") == 0 ? ""
+                                                               : cfg->image_store,
+        .network = cfg->space_network[0] ? cfg->space_network : NULL,
+        .base_image = cfg->base_image,
+    };
+    if (oci_init(&opt, reason, sizeof reason) < 0) {
+        if (cfg->runtime != RUNTIME_MODE_AUTO) {
+            log_error("serve", "--runtime %s: %s", runtime_mode_name(cfg->runtime), reason);
+            return -1;
+        }
+        log_warn("serve", "no container engine (%s): Docker spaces cannot run", reason);
+        return 0;
+    }
+    log_info("serve", "runtime %s: gradio and streamlit in %s, Docker spaces in %s containers",
+             runtime_mode_name(cfg->runtime),
+             cfg->runtime == RUNTIME_MODE_AUTO ? "the sandbox" : "containers", oci_engine_name());
     return 0;
 }
 
@@ -306,9 +422,10 @@ int serve_main(int argc, char **argv)
         return 1;
     }
 
-    char reason[256];
-    if (runtime_probe(reason, sizeof reason) < 0)
-        log_warn("serve", "spaces cannot run on this host: %s", reason);
+    if (runtime_setup(&a->config) < 0) {
+        store_close(a->store);
+        return 1;
+    }
     a->loop = uv_default_loop();
     a->http = http_server_new(a->loop, &a->config.limits, router_on_head, a);
     int rc = a->http ? http_server_listen(a->http, a->config.listen) : UV_ENOMEM;
@@ -352,6 +469,7 @@ int serve_main(int argc, char **argv)
     if (uv_loop_close(a->loop) != 0)
         log_warn("serve", "event loop closed with handles still open");
     lifecycle_free(a);
+    oci_shutdown();
     store_close(a->store);
     log_info("serve", "stopped");
     log_close();

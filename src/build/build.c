@@ -11,20 +11,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/vault.h"
 #include "git/lfs.h"
 #include "git/repo.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "runtime/oci.h"
+#include "store/store.h"
 
-#define BUILD_TIMEOUT_MS (30 * 60 * 1000)
+#define BUILD_TIMEOUT_S (30 * 60) /* unless --build-timeout says otherwise */
 #define READY_MARK ".hangar-ready"
 #define MAX_STEPS 4
-#define MAX_ARGS 24
+#define MAX_ARGS 24         /* of an environment step */
+#define MAX_IMAGE_ARGS 1100 /* of an image build: a build arg per variable */
+#define MAX_BUILD_ENV 512   /* variables and secrets of an image build */
 
 typedef struct build_step {
-    char *argv[MAX_ARGS];
+    char **argv;      /* NULL-terminated, owned */
     const char *what; /* for the log: "creating the environment" */
+    bool oci;         /* the container engine: its configuration goes in the environment */
 } build_step;
 
 struct build_job {
@@ -51,6 +57,8 @@ struct build_job {
     bool cancelled, timed_out, finished;
     bool fresh;
     char final_env_dir[4096]; /* where a fresh environment goes when it is ready */
+    char secrets_dir[4200];   /* build secrets of an image build, "" when none */
+    char cgroup_parent[128];  /* cgroup of an image build's RUN steps, "" when none */
     uint64_t started_ms;
 };
 
@@ -267,6 +275,12 @@ typedef struct step_proc {
 } step_proc;
 
 static void run_next_step(build_job *job);
+static void image_built(build_job *job);
+
+static int build_timeout_s(const build_job *job)
+{
+    return job->a->config.build_timeout_s > 0 ? job->a->config.build_timeout_s : BUILD_TIMEOUT_S;
+}
 
 static void maybe_report(build_job *job)
 {
@@ -309,8 +323,10 @@ static void step_done(step_proc *sp)
     uv_close((uv_handle_t *)&sp->out, on_step_handle_closed);
     uv_close((uv_handle_t *)&sp->err, on_step_handle_closed);
     if (job->cancelled || job->timed_out) {
-        fail(job, "BUILD_ERROR", "%s",
-             job->timed_out ? "the build took too long (30 min)" : "the build was cancelled");
+        if (job->timed_out)
+            fail(job, "BUILD_ERROR", "the build took too long (limit %d s)", build_timeout_s(job));
+        else
+            fail(job, "BUILD_ERROR", "the build was cancelled");
         return;
     }
     if (sp->status != 0 || sp->term_signal) {
@@ -446,10 +462,17 @@ static void mark_env_ready(build_job *job)
 static void run_next_step(build_job *job)
 {
     if (job->step >= job->nsteps) {
-        mark_env_ready(job);
+        if (job->result.driver == RUNTIME_DRIVER_OCI)
+            image_built(job);
+        else
+            mark_env_ready(job);
         return;
     }
     build_step *st = &job->steps[job->step];
+    if (!st->argv || !st->argv[0]) {
+        fail(job, "BUILD_ERROR", "out of memory");
+        return;
+    }
     buf cmd;
     buf_init(&cmd);
     for (int i = 0; st->argv[i]; i++)
@@ -486,6 +509,11 @@ static void run_next_step(build_job *job)
                      "UV_PYTHON_DOWNLOADS=never",         "UV_NO_PROGRESS=1", "PIP_NO_INPUT=1",
                      "PIP_DISABLE_PIP_VERSION_CHECK=1",   "LANG=C.UTF-8",     NULL};
     pass_network_env(env, 64);
+    if (st->oci) {
+        /* the engine's network plugins (iptables) live in sbin */
+        env[0] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        oci_child_env((const char **)env, 64);
+    }
     uv_process_options_t opts;
     memset(&opts, 0, sizeof opts);
     opts.file = st->argv[0];
@@ -516,6 +544,9 @@ static void kill_running_step(build_job *job)
 {
     if (job->running && job->running->proc.pid > 0)
         uv_kill(-job->running->proc.pid, SIGKILL);
+    /* a RUN step of an image build is in a session of its own */
+    if (job->running && job->steps[job->step].oci)
+        oci_build_kill(job->cgroup_parent);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -573,7 +604,8 @@ static void add_step(build_job *job, const char *what, const char *const *argv)
 {
     build_step *st = &job->steps[job->nsteps++];
     st->what = what;
-    for (int i = 0; argv[i] && i < MAX_ARGS - 1; i++)
+    st->argv = calloc(MAX_ARGS, sizeof *st->argv);
+    for (int i = 0; st->argv && argv[i] && i < MAX_ARGS - 1; i++)
         st->argv[i] = strdup(argv[i]);
 }
 
@@ -638,6 +670,17 @@ static void env_hash(build_job *job, const char *python, char out[65])
     util_hex(digest, sizeof digest, out);
 }
 
+/* Runs the planned steps under the build's time limit. */
+static void run_steps(build_job *job)
+{
+    uv_timer_init(job->a->loop, &job->timer);
+    job->timer.data = job;
+    job->timer_open = true;
+    job->open_handles++;
+    uv_timer_start(&job->timer, on_build_timeout, (uint64_t)build_timeout_s(job) * 1000, 0);
+    run_next_step(job);
+}
+
 static void prepare_env(build_job *job)
 {
     char python[64];
@@ -667,12 +710,284 @@ static void prepare_env(build_job *job)
     snprintf(parent, sizeof parent, "%s/cache/envs", job->a->config.data_dir);
     util_mkdir_p(parent, 0755);
     plan_env(job, python);
-    uv_timer_init(job->a->loop, &job->timer);
-    job->timer.data = job;
-    job->timer_open = true;
-    job->open_handles++;
-    uv_timer_start(&job->timer, on_build_timeout, BUILD_TIMEOUT_MS, 0);
-    run_next_step(job);
+    run_steps(job);
+}
+
+/* ---- container images --------------------------------------------------------- */
+
+/* Variables and secrets of an image build. Secret values are only in files
+ * of mode 0600 (named on the command line, never their contents). */
+typedef struct image_env {
+    build_job *job;
+    char *args[MAX_BUILD_ENV + 1];    /* "K=V" */
+    char *secrets[MAX_BUILD_ENV + 1]; /* "K=PATH" */
+    char *values[MAX_BUILD_ENV + 1];  /* secret values, for masking the log */
+    size_t nargs, nsecrets;
+    int error; /* errno of a file that could not be written */
+} image_env;
+
+static void secrets_remove(build_job *job)
+{
+    if (!job->secrets_dir[0])
+        return;
+    if (remove_tree(job->secrets_dir) != 0)
+        log_error("build", "%s: cannot remove the build secrets in %s", job->sp.full_id,
+                  job->secrets_dir);
+    job->secrets_dir[0] = '\0';
+}
+
+static void collect_variable(const char *key, const char *value, const char *description,
+                             int64_t updated_ms, void *arg)
+{
+    (void)description;
+    (void)updated_ms;
+    image_env *ie = arg;
+    if (ie->nargs < MAX_BUILD_ENV && asprintf(&ie->args[ie->nargs], "%s=%s", key, value) >= 0)
+        ie->nargs++;
+}
+
+static int secret_file(const char *path, const char *value)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(value);
+    ssize_t n = write(fd, value, len);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+static void collect_secret(const char *key, const char *value, const char *description,
+                           int64_t updated_ms, void *arg)
+{
+    (void)description;
+    (void)updated_ms;
+    image_env *ie = arg;
+    build_job *job = ie->job;
+    if (ie->nsecrets >= MAX_BUILD_ENV || ie->error)
+        return;
+    char *plain = vault_open_value(value, NULL);
+    if (!plain)
+        return;
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", job->secrets_dir, key);
+    if (secret_file(path, plain) < 0) {
+        ie->error = errno ? errno : EIO;
+        vault_free_plain(plain);
+        return;
+    }
+    if (asprintf(&ie->secrets[ie->nsecrets], "%s=%s", key, path) < 0) {
+        vault_free_plain(plain);
+        return;
+    }
+    ie->values[ie->nsecrets++] = plain;
+}
+
+static void image_env_free(image_env *ie)
+{
+    for (size_t i = 0; i < ie->nargs; i++)
+        free(ie->args[i]);
+    for (size_t i = 0; i < ie->nsecrets; i++) {
+        free(ie->secrets[i]);
+        vault_free_plain(ie->values[i]);
+    }
+}
+
+/* Reads the space's variables and writes its secrets to files; the build
+ * log masks the secret values from now on. */
+static int image_env_load(build_job *job, image_env *ie)
+{
+    memset(ie, 0, sizeof *ie);
+    ie->job = job;
+    store_env_list(job->a->store, false, job->sp.id, collect_variable, ie);
+    snprintf(job->secrets_dir, sizeof job->secrets_dir, "%s/cache/build-secrets/%lld-%.12s-%llu",
+             job->a->config.data_dir, (long long)job->sp.id, job->sha,
+             (unsigned long long)job->started_ms);
+    remove_tree(job->secrets_dir);
+    if (util_mkdir_p(job->secrets_dir, 0700) < 0) {
+        ie->error = errno;
+        return -1;
+    }
+    store_env_list(job->a->store, true, job->sp.id, collect_secret, ie);
+    const char *masks[MAX_BUILD_ENV];
+    size_t nmasks = 0;
+    for (size_t i = 0; i < ie->nsecrets; i++)
+        if (strlen(ie->values[i]) >= 4) /* as for run logs: short values would mask everything */
+            masks[nmasks++] = ie->values[i];
+    logs_set_masks(job->log, masks, nmasks);
+    return ie->error ? -1 : 0;
+}
+
+/* A pip requirement spec from the README, safe in an exec-form RUN. */
+static bool sdk_version_valid(const char *v)
+{
+    if (!v)
+        return true;
+    if (!*v || strlen(v) > 64)
+        return false;
+    for (const char *p = v; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+-!*~<>=,_",
+                    *p))
+            return false;
+    return true;
+}
+
+static bool app_has(const build_job *job, const char *name)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s", job->result.app_dir, name);
+    return access(path, R_OK) == 0;
+}
+
+/* An exec-form instruction: JSON keeps every argument one argument. */
+static void dockerfile_exec(buf *df, const char *instruction, const char *const *argv)
+{
+    json_t *arr = json_array();
+    for (const char *const *a = argv; arr && *a; a++)
+        json_array_append_new(arr, json_string(*a));
+    char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    buf_printf(df, "%s %s\n", instruction, text ? text : "[]");
+    free(text);
+    json_decref(arr);
+}
+
+/* The Dockerfile of a gradio or streamlit space built as an image: the same
+ * steps as the sandbox's environment, plus packages.txt through apt. Layers
+ * are ordered so that an app-only change reuses everything but the COPY. */
+static int python_dockerfile(build_job *job, const char *path)
+{
+    const config *cfg = &job->result.cfg;
+    bool streamlit = strcmp(cfg->sdk, "streamlit") == 0;
+    char sdk_req[128];
+    snprintf(sdk_req, sizeof sdk_req, "%s%s%s", cfg->sdk, cfg->sdk_version ? "==" : "",
+             cfg->sdk_version ? cfg->sdk_version : "");
+    buf df;
+    buf_init(&df);
+    buf_printf(&df, "# Generated by Hangar: a %s space built as a container image.\nFROM %s\n",
+               cfg->sdk, oci_base_image());
+    buf_puts(&df, "ENV PYTHONUNBUFFERED=1 PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1\n");
+    if (app_has(job, "packages.txt"))
+        buf_puts(&df,
+                 "COPY packages.txt /tmp/hangar-packages.txt\n"
+                 "RUN apt-get update && sed 's/#.*//' /tmp/hangar-packages.txt | xargs -r "
+                 "apt-get install -y --no-install-recommends && rm -rf /var/lib/apt/lists/*\n");
+    buf_puts(&df, "RUN (id -u 1000 >/dev/null 2>&1 || useradd -m -u 1000 user) && "
+                  "mkdir -p /home/user/app && chown -R 1000:1000 /home/user\n"
+                  "USER 1000:1000\n"
+                  "ENV HOME=/home/user PATH=/home/user/.venv/bin:$PATH\n"
+                  "WORKDIR /home/user/app\n"
+                  "RUN [\"python3\", \"-m\", \"venv\", \"/home/user/.venv\"]\n");
+    if (app_has(job, "pre-requirements.txt")) {
+        buf_puts(&df, "COPY --chown=1000:1000 pre-requirements.txt /tmp/pre-requirements.txt\n");
+        dockerfile_exec(&df, "RUN",
+                        (const char *[]){"pip", "install", "--no-cache-dir", "-r",
+                                         "/tmp/pre-requirements.txt", NULL});
+    }
+    bool req = app_has(job, "requirements.txt");
+    if (req)
+        buf_puts(&df, "COPY --chown=1000:1000 requirements.txt /tmp/requirements.txt\n");
+    dockerfile_exec(&df, "RUN",
+                    req ? (const char *[]){"pip", "install", "--no-cache-dir", sdk_req, "-r",
+                                           "/tmp/requirements.txt", NULL}
+                        : (const char *[]){"pip", "install", "--no-cache-dir", sdk_req, NULL});
+    buf_puts(&df, "COPY --chown=1000:1000 . /home/user/app\n");
+    dockerfile_exec(&df, "CMD",
+                    streamlit ? (const char *[]){"python", "-m", "streamlit", "run", cfg->app_file,
+                                                 "--server.port", "8501", "--server.address",
+                                                 "0.0.0.0", "--server.headless", "true", NULL}
+                              : (const char *[]){"python", cfg->app_file, NULL});
+    int fd = df.data ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+    int rc = fd >= 0 && write(fd, df.data, df.len) == (ssize_t)df.len ? 0 : -1;
+    if (fd >= 0)
+        close(fd);
+    buf_free(&df);
+    return rc;
+}
+
+/* The Dockerfile to build: the space's own, or one made for its sdk. */
+static int image_dockerfile(build_job *job, char *path, size_t size)
+{
+    const config *cfg = &job->result.cfg;
+    if (strcmp(cfg->sdk, "docker") == 0) {
+        snprintf(path, size, "%s/Dockerfile", job->result.app_dir);
+        if (access(path, R_OK) == 0)
+            return 0;
+        fail(job, "BUILD_ERROR", "no Dockerfile at the root of the repository");
+        return -1;
+    }
+    if (!sdk_version_valid(cfg->sdk_version)) {
+        fail(job, "CONFIG_ERROR", "sdk_version: not a version (%s)", cfg->sdk_version);
+        return -1;
+    }
+    if (cfg->python_version && strcmp(cfg->python_version, "3.11") != 0)
+        logs_appendf(job->log, "python_version %s: the base image %s has Python 3.11",
+                     cfg->python_version, oci_base_image());
+    snprintf(path, size, "%s/../Dockerfile.hangar", job->result.app_dir);
+    if (python_dockerfile(job, path) == 0) {
+        logs_appendf(job->log, "Using a generated Dockerfile (%s, base %s%s)", cfg->sdk,
+                     oci_base_image(), app_has(job, "packages.txt") ? ", packages.txt" : "");
+        return 0;
+    }
+    fail(job, "BUILD_ERROR", "cannot write the Dockerfile: %s", strerror(errno));
+    return -1;
+}
+
+static void prepare_image(build_job *job)
+{
+    if (oci_engine_in_use() == OCI_ENGINE_NONE) {
+        fail(job, "BUILD_ERROR",
+             "%s spaces here need a container engine (podman or docker), and this daemon has "
+             "none: install podman, or see `hangar serve --runtime`",
+             strcmp(job->result.cfg.sdk, "docker") == 0 ? "Docker" : "Container-built");
+        return;
+    }
+    char dockerfile[4400];
+    if (image_dockerfile(job, dockerfile, sizeof dockerfile) < 0)
+        return;
+    oci_image_name(job->sp.id, job->sha, job->result.image, sizeof job->result.image);
+    image_env ie;
+    if (image_env_load(job, &ie) < 0) {
+        fail(job, "BUILD_ERROR", "cannot write the build secrets: %s", strerror(ie.error));
+        image_env_free(&ie);
+        return;
+    }
+    snprintf(job->cgroup_parent, sizeof job->cgroup_parent, "hangar-builds/%d-%lld-%llu",
+             (int)getpid(), (long long)job->sp.id, (unsigned long long)job->started_ms);
+    oci_build b = {.cgroup_parent = job->cgroup_parent,
+                   .context = job->result.app_dir,
+                   .dockerfile = dockerfile,
+                   .tag = job->result.image,
+                   .build_args = (const char *const *)ie.args,
+                   .secret_files = (const char *const *)ie.secrets,
+                   .no_cache = job->fresh};
+    build_step *st = &job->steps[job->nsteps++];
+    st->what = "building the image";
+    st->oci = true;
+    st->argv = calloc(MAX_IMAGE_ARGS, sizeof *st->argv);
+    int n = st->argv ? oci_build_argv(&b, job->sp.id, st->argv, MAX_IMAGE_ARGS) : -1;
+    logs_appendf(job->log,
+                 "Image %s: %zu variable(s) as build args, %zu secret(s) as build "
+                 "secrets%s",
+                 job->result.image, ie.nargs, ie.nsecrets, job->fresh ? ", no cache" : "");
+    image_env_free(&ie);
+    if (n < 0) {
+        fail(job, "BUILD_ERROR", "too many variables and secrets for one build");
+        return;
+    }
+    run_steps(job);
+}
+
+static void image_built(build_job *job)
+{
+    secrets_remove(job);
+    double secs = (double)(util_mono_ms() - job->started_ms) / 1000.0;
+    logs_appendf(job->log, "Image %s built in %.1f s", job->result.image, secs);
+    /* the newest two stay: this one (about to run) and the running one */
+    oci_images_collect(job->a->loop, job->sp.id, 2);
+    job->result.ok = true;
+    finish(job);
 }
 
 /* ---- after the checkout ---------------------------------------------------- */
@@ -714,12 +1029,6 @@ static void after_checkout(uv_work_t *w, int status)
                  job->result.cfg.sdk_version ? job->result.cfg.sdk_version : "",
                  job->result.cfg.app_file ? job->result.cfg.app_file : "(none)",
                  job->result.cfg.app_port);
-    if (strcmp(sdk, "docker") == 0) {
-        fail(job, "BUILD_ERROR",
-             "Docker spaces need the oci runtime (podman), which this "
-             "daemon does not have yet");
-        return;
-    }
     if (job->result.cfg.app_file && !app_file_present(job)) {
         fail(job, "NO_APP_FILE", "app file %s not found in the repository",
              job->result.cfg.app_file);
@@ -728,6 +1037,11 @@ static void after_checkout(uv_work_t *w, int status)
     if (strcmp(sdk, "static") == 0) {
         job->result.ok = true;
         finish(job);
+        return;
+    }
+    job->result.driver = runtime_driver_for(job->a->config.runtime, sdk);
+    if (job->result.driver == RUNTIME_DRIVER_OCI) {
+        prepare_image(job);
         return;
     }
     char packages[4300];
@@ -748,6 +1062,9 @@ static void finish(build_job *job)
     if (job->finished)
         return;
     job->finished = true;
+    secrets_remove(job);
+    if (job->cgroup_parent[0])
+        oci_build_cleanup(job->cgroup_parent);
     if (job->timer_open) {
         uv_timer_stop(&job->timer);
         uv_close((uv_handle_t *)&job->timer, on_timer_closed);
@@ -795,9 +1112,11 @@ void build_free(build_job *job)
 {
     if (!job)
         return;
-    for (int i = 0; i < job->nsteps; i++)
-        for (int k = 0; job->steps[i].argv[k]; k++)
+    for (int i = 0; i < job->nsteps; i++) {
+        for (int k = 0; job->steps[i].argv && job->steps[i].argv[k]; k++)
             free(job->steps[i].argv[k]);
+        free(job->steps[i].argv);
+    }
     if (job->result.cfg_valid)
         config_free(&job->result.cfg);
     free(job->readme);
@@ -830,6 +1149,11 @@ int build_app_command(const build_result *r, const char *sdk, char *python, size
         return -1;
     snprintf(python, python_size, "%s/bin/python", r->env_dir);
     size_t n = 0;
+    if (r->driver == RUNTIME_DRIVER_OCI) { /* the image's CMD, on the sdk's port */
+        *port = strcmp(sdk, "streamlit") == 0 ? 8501 : r->cfg.app_port;
+        argv[0] = NULL;
+        return 0;
+    }
     if (strcmp(sdk, "streamlit") == 0) {
         *port = 8501;
         argv[n++] = python;

@@ -1,18 +1,29 @@
 /* build: turns a commit of a space into something the runtime can start.
  *
- * static: nothing to build (served by Hangar from git). gradio and streamlit:
- * the commit is checked out under DATA/builds/<space id>/<sha>/app, and a
- * Python environment is made with uv (venv + pip when uv is missing) under
- * DATA/cache/envs/<hash>, where hash covers the Python, the sdk, its version
- * and the requirement files: a commit that changes only app code reuses the
- * environment and rebuilds in about a second. Every step's output goes to the
- * build log. */
+ * static: nothing to build (served by Hangar from git). gradio and streamlit
+ * in the sandbox: the commit is checked out under DATA/builds/<space
+ * id>/<sha>/app, and a Python environment is made with uv (venv + pip when uv
+ * is missing) under DATA/cache/envs/<hash>, where hash covers the Python, the
+ * sdk, its version and the requirement files: a commit that changes only app
+ * code reuses the environment and rebuilds in about a second.
+ *
+ * Containers (sdk docker, and every sdk under `--runtime podman|docker`): the
+ * checkout is built into the image localhost/hangar/<space id>:<sha12> by the
+ * engine (oci.h), from the space's Dockerfile, or for gradio and streamlit
+ * from a generated one (FROM the base image, packages.txt with apt,
+ * requirements with pip). The space's variables are build args and its
+ * secrets build secrets (files of mode 0600 under DATA/cache/build-secrets,
+ * removed when the build ends); the engine's layer cache makes an app-only
+ * change rebuild in seconds. After a good build, images of older commits go
+ * (the newest two of the space stay: the one about to run and the one
+ * running). Every step's output goes to the build log. */
 #ifndef HANGAR_BUILD_H
 #define HANGAR_BUILD_H
 
 #include <stdbool.h>
 
 #include "app/app.h"
+#include "runtime/runtime.h"
 #include "space/config.h"
 #include "space/logs.h"
 #include "space/space.h"
@@ -26,7 +37,9 @@ typedef struct build_result {
     char app_dir[4096]; /* the checkout */
     char env_dir[4096]; /* the Python environment, "" for static */
     char env_hash[65];
-    config cfg; /* valid when ok (and for most errors after parsing); owned by the job */
+    runtime_driver driver; /* what runs it */
+    char image[256];       /* oci: the image built, "" otherwise */
+    config cfg;            /* valid when ok (and for most errors after parsing); owned by the job */
     bool cfg_valid;
 } build_result;
 
@@ -52,7 +65,7 @@ void build_collect_garbage(const char *data_dir);
 
 /* The command that starts the app of a built space, into argv (NULL-terminated;
  * strings point into r and python, a buffer for the interpreter's path); the
- * port it listens on. */
+ * port it listens on. An image runs its own command: argv is empty. */
 int build_app_command(const build_result *r, const char *sdk, char *python, size_t python_size,
                       const char **argv, size_t max, int *port);
 

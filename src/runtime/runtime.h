@@ -1,16 +1,19 @@
 /* runtime: runs a space's build step or app, isolated, behind one interface.
  *
- * A driver (the sandbox today: namespaces + cgroups; later oci) starts a
- * process tree from a spec, reports its output line by line and its exit, stops
- * it (SIGTERM, then SIGKILL after a grace period, killing every process the app
- * made), and opens TCP connections to ports inside it. The lifecycle and the
- * proxy never know which driver runs a space.
+ * A driver starts a process tree from a spec, reports its output line by line
+ * and its exit, stops it (SIGTERM, then SIGKILL after a grace period, killing
+ * every process the app made), and opens TCP connections to ports inside it.
+ * Two drivers exist: the sandbox (namespaces + cgroups written directly,
+ * sandbox.h) and oci (a container of podman or docker, oci.h). spec->driver
+ * picks one; every other call dispatches on the instance, so the lifecycle and
+ * the proxy never know which driver runs a space.
  *
  * Everything here is called on the loop thread and never blocks it, except
- * runtime_probe (once, at start-up). The sandbox driver is described in
- * sandbox.h; its helper's exit codes (125 setup failed, 126 not executable,
- * 127 not found) arrive as runtime_exit.status, the reason as the last stderr
- * line ("sandbox: ..."). */
+ * runtime_probe (once, at start-up). The sandbox helper's exit codes (125
+ * setup failed, 126 not executable, 127 not found) arrive as
+ * runtime_exit.status, the reason as the last stderr line ("sandbox: ...");
+ * the oci driver passes the engine's codes the same way (125: the engine
+ * failed, its reason on stderr). */
 #ifndef HANGAR_RUNTIME_H
 #define HANGAR_RUNTIME_H
 
@@ -22,22 +25,36 @@
 
 typedef struct runtime_instance runtime_instance;
 
+typedef enum runtime_driver {
+    RUNTIME_DRIVER_SANDBOX = 0, /* namespaces + cgroups (sandbox.h) */
+    RUNTIME_DRIVER_OCI,         /* a container of podman or docker (oci.h) */
+} runtime_driver;
+
 typedef struct runtime_spec {
+    runtime_driver driver;       /* 0: the sandbox */
     const char *name;            /* for logs, cgroup and host names, e.g. "alice-demo-3f2a" (unique,
                                     [A-Za-z0-9._-], at most 100) */
-    const char *app_dir;         /* writable directory mounted at /app (the working directory) */
+    const char *app_dir;         /* sandbox: writable directory mounted at /app (the working
+                                    directory); oci: unused, the image holds the app */
+    const char *image;           /* oci: the image to run; NULL for the sandbox */
     const char *data_dir;        /* persistent directory mounted at /data, or NULL */
     const char *const *ro_binds; /* extra host paths made visible read-only at the same path,
                                     NULL-terminated (e.g. the shared virtualenv), or NULL */
-    const char *const *argv;     /* NULL-terminated; argv[0] is looked up in PATH of env */
+    const char *const *argv;     /* NULL-terminated; argv[0] is looked up in PATH of env.
+                                    oci: NULL runs the image's own ENTRYPOINT and CMD */
     const char *const *env;      /* NULL-terminated "K=V" list: the whole environment
-                                    (HOME=/tmp is added when absent) */
-    uint64_t memory_bytes;       /* 0: no limit */
-    double cpus;                 /* 0: no limit */
-    int pids_max;                /* 0: no limit */
-    bool host_network;           /* builds need the network; apps get their own netns (loopback) */
-    uid_t uid;                   /* unprivileged user the process runs as (0 is refused) */
-    gid_t gid;                   /* its group (0 is refused); no supplementary groups */
+                                    (sandbox: HOME=/tmp is added when absent; oci: added
+                                    to the image's ENV) */
+    /* "K=V" secrets, part of the environment too, that a driver keeps out of
+     * sight (oci: in no `inspect` output and no command line), or NULL */
+    const char *const *secret_env;
+    uint64_t memory_bytes; /* 0: no limit */
+    double cpus;           /* 0: no limit */
+    int pids_max;          /* 0: no limit */
+    bool host_network;     /* builds need the network; apps get their own netns (loopback) */
+    uid_t uid;             /* unprivileged user the process runs as (0 is refused); oci: the
+                              user inside the container (HF's is 1000) */
+    gid_t gid;             /* its group (0 is refused); no supplementary groups */
 } runtime_spec;
 
 typedef struct runtime_exit {
@@ -79,22 +96,58 @@ int runtime_connect(runtime_instance *inst, int port, uv_tcp_t *handle, uv_conne
  * hints): how many were stored in ports, UV_EAGAIN before the namespace is
  * made, UV_ESRCH after the exit. With host_network these are the host's. */
 int runtime_listening_ports(runtime_instance *inst, int *ports, int max);
-/* The sandbox's supervisor (helper) process, in the daemon's pid namespace. */
+/* The instance's supervisor process, in the daemon's pid namespace: the
+ * sandbox's helper, or the engine client (`podman run`) of a container. */
 pid_t runtime_pid(runtime_instance *inst);
 /* Frees an instance whose on_exit has run. Called before that, it kills the
  * tree and frees the instance once its handles are closed, with no callback
  * (the loop must keep running until then). */
 void runtime_free(runtime_instance *inst);
 
-/* Probes the host once at start-up (namespaces, a mount in a new mount
- * namespace, cgroup v1/v2 with the "hangar" parent group, the helper binary);
- * 0 or -1 with a reason. Blocks briefly (it forks a test child). */
+/* Probes the sandbox driver once at start-up (namespaces, a mount in a new
+ * mount namespace, cgroup v1/v2 with the "hangar" parent group, the helper
+ * binary); 0 or -1 with a reason. Blocks briefly (it forks a test child). The
+ * oci driver has its own start-up, oci_init. */
 int runtime_probe(char *err, size_t errsize);
 
+/* `hangar serve --runtime`: which driver runs which spaces. auto runs gradio
+ * and streamlit in the sandbox and Docker spaces in containers (podman when
+ * installed, else docker); podman and docker run every space in containers of
+ * that engine; sandbox runs no containers at all (Docker spaces cannot run). */
+typedef enum runtime_mode {
+    RUNTIME_MODE_AUTO = 0,
+    RUNTIME_MODE_SANDBOX,
+    RUNTIME_MODE_PODMAN,
+    RUNTIME_MODE_DOCKER,
+} runtime_mode;
+
+/* "auto", "sandbox", "podman", "docker"; 0 or -1. */
+int runtime_mode_parse(const char *text, runtime_mode *out);
+const char *runtime_mode_name(runtime_mode mode);
+/* The driver that builds and runs spaces of sdk under mode (sdk docker always
+ * uses oci: whether an engine exists is the builder's question). */
+runtime_driver runtime_driver_for(runtime_mode mode, const char *sdk);
+
+/* ---- for drivers ---------------------------------------------------------
+ * Each driver's instance starts with this header (its first member), which is
+ * how runtime_stop and the others find the driver of an instance. */
+struct runtime_instance {
+    runtime_driver driver;
+};
+
+/* Connects handle to 127.0.0.1:port inside the network namespace netns_fd
+ * (-1: the daemon's own): the socket is made after setns() into it and keeps
+ * that namespace. Same returns as runtime_connect. */
+int runtime_netns_connect(int netns_fd, int port, uv_tcp_t *handle, uv_connect_t *req,
+                          uv_connect_cb cb);
 /* Kills and removes what a previous run of this daemon left behind after it
  * was killed (SIGKILL, a crash): every sandbox whose name starts with prefix
  * (the daemon's instance tag), helper and app with it. Called at start-up,
  * before any space starts. Returns how many were removed, or -1 (logged). */
 int runtime_cleanup_stale(const char *prefix);
+
+/* The TCP ports listening in the network namespace of process pid (from
+ * /proc/PID/net/tcp and tcp6): how many were stored. */
+int runtime_netns_ports(pid_t pid, int *ports, int max);
 
 #endif

@@ -35,13 +35,16 @@
 
 enum { STREAM_STDOUT = 1, STREAM_STDERR = 2, STREAM_STATUS = 3 };
 
+typedef struct sandbox_instance sandbox_instance;
+
 typedef struct line_buf {
     char *data;
     size_t len;
     size_t cap;
 } line_buf;
 
-struct runtime_instance {
+struct sandbox_instance {
+    runtime_instance base; /* first: runtime.c dispatches on base.driver */
     uv_loop_t *loop;
     runtime_callbacks cb;
     void *arg;
@@ -98,7 +101,7 @@ static const char *helper_path(void)
 
 /* ---- teardown ---------------------------------------------------------- */
 
-static void instance_free(runtime_instance *inst)
+static void instance_free(sandbox_instance *inst)
 {
     for (int i = 0; i < 3; i++)
         free(inst->lines[i].data);
@@ -109,7 +112,7 @@ static void instance_free(runtime_instance *inst)
 }
 
 /* Every handle is closed: report (or free silently after an early free). */
-static void instance_finish(runtime_instance *inst)
+static void instance_finish(sandbox_instance *inst)
 {
     if (inst->free_pending) {
         instance_free(inst);
@@ -118,12 +121,12 @@ static void instance_finish(runtime_instance *inst)
     inst->reported = true;
     /* the caller may free inst inside on_exit: nothing touches it after */
     if (inst->cb.on_exit)
-        inst->cb.on_exit(inst, &inst->result, inst->arg);
+        inst->cb.on_exit(&inst->base, &inst->result, inst->arg);
 }
 
 static void on_handle_closed(uv_handle_t *handle)
 {
-    runtime_instance *inst = handle->data;
+    sandbox_instance *inst = handle->data;
     if (--inst->open_handles == 0)
         instance_finish(inst);
 }
@@ -136,19 +139,19 @@ static void close_handle(uv_handle_t *handle)
 
 /* ---- output lines ------------------------------------------------------ */
 
-static void status_line(runtime_instance *inst, const char *line, size_t len);
+static void status_line(sandbox_instance *inst, const char *line, size_t len);
 
-static void emit_line(runtime_instance *inst, int stream, const char *line, size_t len)
+static void emit_line(sandbox_instance *inst, int stream, const char *line, size_t len)
 {
     if (inst->free_pending)
         return;
     if (stream == STREAM_STATUS)
         status_line(inst, line, len);
     else if (inst->cb.on_line)
-        inst->cb.on_line(inst, stream, line, len, inst->arg);
+        inst->cb.on_line(&inst->base, stream, line, len, inst->arg);
 }
 
-static void lines_feed(runtime_instance *inst, int stream, const char *data, size_t n)
+static void lines_feed(sandbox_instance *inst, int stream, const char *data, size_t n)
 {
     line_buf *lb = &inst->lines[stream - 1];
     while (n > 0) {
@@ -176,7 +179,7 @@ static void lines_feed(runtime_instance *inst, int stream, const char *data, siz
     }
 }
 
-static void lines_flush(runtime_instance *inst, int stream)
+static void lines_flush(sandbox_instance *inst, int stream)
 {
     line_buf *lb = &inst->lines[stream - 1];
     if (lb->len > 0)
@@ -184,7 +187,7 @@ static void lines_flush(runtime_instance *inst, int stream)
     lb->len = 0;
 }
 
-static int stream_of(runtime_instance *inst, uv_stream_t *s)
+static int stream_of(sandbox_instance *inst, uv_stream_t *s)
 {
     if (s == (uv_stream_t *)&inst->out[0])
         return STREAM_STDOUT;
@@ -193,9 +196,9 @@ static int stream_of(runtime_instance *inst, uv_stream_t *s)
     return STREAM_STATUS;
 }
 
-static void cleanup_kick(runtime_instance *inst);
+static void cleanup_kick(sandbox_instance *inst);
 
-static void close_pipe(runtime_instance *inst, uv_stream_t *s)
+static void close_pipe(sandbox_instance *inst, uv_stream_t *s)
 {
     if (uv_is_closing((uv_handle_t *)s))
         return;
@@ -207,7 +210,7 @@ static void close_pipe(runtime_instance *inst, uv_stream_t *s)
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
-    runtime_instance *inst = handle->data;
+    sandbox_instance *inst = handle->data;
     (void)suggested;
     /* libuv reads one stream at a time and hands the buffer back at once */
     *buf = uv_buf_init(inst->read_buf, sizeof inst->read_buf);
@@ -215,7 +218,7 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-    runtime_instance *inst = s->data;
+    sandbox_instance *inst = s->data;
     if (nread > 0) {
         lines_feed(inst, stream_of(inst, s), buf->base, (size_t)nread);
         return;
@@ -229,7 +232,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- status from the helper ------------------------------------------- */
 
-static void netns_open(runtime_instance *inst)
+static void netns_open(sandbox_instance *inst)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/ns/net", (int)inst->pid);
@@ -244,7 +247,7 @@ static void netns_open(runtime_instance *inst)
         log_error("sandbox", "%s: open %s: %s", inst->name, path, strerror(errno));
 }
 
-static void status_line(runtime_instance *inst, const char *line, size_t len)
+static void status_line(sandbox_instance *inst, const char *line, size_t len)
 {
     char text[SANDBOX_STATUS_LINE_MAX];
     snprintf(text, sizeof text, "%.*s", (int)len, line);
@@ -265,7 +268,7 @@ static void status_line(runtime_instance *inst, const char *line, size_t len)
 /* ---- exit and cleanup --------------------------------------------------- */
 
 /* The app's status as init reported it, else the helper's own. */
-static void exit_settle(runtime_instance *inst)
+static void exit_settle(sandbox_instance *inst)
 {
     if (inst->have_app_status)
         return;
@@ -275,7 +278,7 @@ static void exit_settle(runtime_instance *inst)
 
 static void cleanup_tick(uv_timer_t *timer)
 {
-    runtime_instance *inst = timer->data;
+    sandbox_instance *inst = timer->data;
     int remove_err = 0;
     if (!inst->cgroup_done) {
         cgroup_kill(&inst->cg);
@@ -302,7 +305,7 @@ static void cleanup_tick(uv_timer_t *timer)
 }
 
 /* A pipe closed after the exit: look again now rather than at the next tick. */
-static void cleanup_kick(runtime_instance *inst)
+static void cleanup_kick(sandbox_instance *inst)
 {
     if (inst->cleaning && !inst->timer_closed)
         uv_timer_start(&inst->timer, cleanup_tick, 0, 0);
@@ -310,7 +313,7 @@ static void cleanup_kick(runtime_instance *inst)
 
 static void on_helper_exit(uv_process_t *proc, int64_t exit_status, int term_signal)
 {
-    runtime_instance *inst = proc->data;
+    sandbox_instance *inst = proc->data;
     inst->exited = true;
     inst->ready = false;
     inst->helper_status = exit_status;
@@ -329,7 +332,7 @@ static void on_helper_exit(uv_process_t *proc, int64_t exit_status, int term_sig
 }
 
 /* SIGKILL to the whole tree: the cgroup, and the helper should it be outside. */
-static void kill_tree(runtime_instance *inst)
+static void kill_tree(sandbox_instance *inst)
 {
     if (inst->exited || inst->pid <= 0)
         return;
@@ -340,13 +343,14 @@ static void kill_tree(runtime_instance *inst)
 
 static void on_grace_expired(uv_timer_t *timer)
 {
-    runtime_instance *inst = timer->data;
+    sandbox_instance *inst = timer->data;
     log_info("sandbox", "%s: still running after the grace period: killing it", inst->name);
     kill_tree(inst);
 }
 
-void runtime_stop(runtime_instance *inst, uint64_t grace_ms)
+void sandbox_stop(runtime_instance *ri, uint64_t grace_ms)
 {
+    sandbox_instance *inst = (sandbox_instance *)ri;
     if (!inst || inst->exited)
         return;
     if (inst->stopping) {
@@ -361,8 +365,9 @@ void runtime_stop(runtime_instance *inst, uint64_t grace_ms)
     uv_timer_start(&inst->timer, on_grace_expired, grace_ms, 0);
 }
 
-void runtime_free(runtime_instance *inst)
+void sandbox_free(runtime_instance *ri)
 {
+    sandbox_instance *inst = (sandbox_instance *)ri;
     if (!inst)
         return;
     if (inst->reported) {
@@ -446,13 +451,20 @@ static json_t *strv_json(const char *const *v)
     return arr;
 }
 
-/* The environment, with HOME=/tmp unless it says otherwise. */
-static json_t *env_json(const char *const *env)
+/* The environment and the secrets (the helper's spec pipe is private, so
+ * they simply join it), with HOME=/tmp unless it says otherwise. */
+static json_t *env_json(const char *const *env, const char *const *secrets)
 {
     json_t *arr = strv_json(env);
     bool has_home = false;
     for (const char *const *p = env; p && *p; p++)
         has_home |= strncmp(*p, "HOME=", 5) == 0;
+    for (const char *const *p = secrets; arr && p && *p; p++) {
+        if (json_array_append_new(arr, json_string(*p)) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
     if (arr && !has_home && json_array_append_new(arr, json_string("HOME=/tmp")) < 0) {
         json_decref(arr);
         return NULL;
@@ -469,7 +481,7 @@ static char *spec_json(const runtime_spec *spec, const cgroup *cg)
         json_pack("{s:s, s:s, s:s?, s:o*, s:o*, s:o*, s:o*, s:b, s:I, s:I}", "name", spec->name,
                   "app_dir", spec->app_dir, "data_dir", spec->data_dir, "ro_binds",
                   strv_json(spec->ro_binds), "argv", strv_json(spec->argv), "env",
-                  env_json(spec->env), "cgroups", strv_json(dirs), "host_network",
+                  env_json(spec->env, spec->secret_env), "cgroups", strv_json(dirs), "host_network",
                   spec->host_network, "uid", (json_int_t)spec->uid, "gid", (json_int_t)spec->gid);
     if (!obj)
         return NULL;
@@ -484,7 +496,7 @@ static char *spec_json(const runtime_spec *spec, const cgroup *cg)
 
 static void on_spec_written(uv_write_t *req, int status)
 {
-    runtime_instance *inst = req->data;
+    sandbox_instance *inst = req->data;
     if (status < 0)
         log_error("sandbox", "%s: send spec to the helper: %s", inst->name, uv_strerror(status));
     free(inst->spec_json);
@@ -493,7 +505,7 @@ static void on_spec_written(uv_write_t *req, int status)
     close_handle((uv_handle_t *)&inst->spec_pipe);
 }
 
-static void handles_init(runtime_instance *inst)
+static void handles_init(sandbox_instance *inst)
 {
     uv_handle_t *handles[] = {(uv_handle_t *)&inst->out[0],    (uv_handle_t *)&inst->out[1],
                               (uv_handle_t *)&inst->spec_pipe, (uv_handle_t *)&inst->status_pipe,
@@ -510,7 +522,7 @@ static void handles_init(runtime_instance *inst)
     inst->spec_write.data = inst;
 }
 
-static int spawn_helper(runtime_instance *inst, char *err, size_t errsize)
+static int spawn_helper(sandbox_instance *inst, char *err, size_t errsize)
 {
     char ppid[32];
     snprintf(ppid, sizeof ppid, "%d", (int)getpid());
@@ -547,7 +559,7 @@ static int spawn_helper(runtime_instance *inst, char *err, size_t errsize)
 }
 
 /* Sends the spec (the pipe closes when it is written) and reads the output. */
-static int streams_start(runtime_instance *inst, char *err, size_t errsize)
+static int streams_start(sandbox_instance *inst, char *err, size_t errsize)
 {
     uv_buf_t buf = uv_buf_init(inst->spec_json, (unsigned)strlen(inst->spec_json));
     int rc = uv_write(&inst->spec_write, (uv_stream_t *)&inst->spec_pipe, &buf, 1, on_spec_written);
@@ -569,12 +581,13 @@ static int streams_start(runtime_instance *inst, char *err, size_t errsize)
     return 0;
 }
 
-static runtime_instance *instance_new(uv_loop_t *loop, const runtime_spec *spec,
+static sandbox_instance *instance_new(uv_loop_t *loop, const runtime_spec *spec,
                                       const runtime_callbacks *cb, void *arg)
 {
-    runtime_instance *inst = calloc(1, sizeof *inst);
+    sandbox_instance *inst = calloc(1, sizeof *inst);
     if (!inst)
         return NULL;
+    inst->base.driver = RUNTIME_DRIVER_SANDBOX;
     inst->loop = loop;
     if (cb)
         inst->cb = *cb;
@@ -597,7 +610,7 @@ static runtime_instance *instance_new(uv_loop_t *loop, const runtime_spec *spec,
  * group goes now and the memory once libuv has closed the handles; a helper
  * that runs is killed and the usual exit path cleans up. No callback reaches
  * the caller either way. */
-static void start_abort(runtime_instance *inst)
+static void start_abort(sandbox_instance *inst)
 {
     inst->free_pending = true;
     if (inst->pid > 0) {
@@ -614,13 +627,13 @@ static void start_abort(runtime_instance *inst)
         close_handle(handles[i]);
 }
 
-int runtime_start(uv_loop_t *loop, const runtime_spec *spec, const runtime_callbacks *cb, void *arg,
+int sandbox_start(uv_loop_t *loop, const runtime_spec *spec, const runtime_callbacks *cb, void *arg,
                   runtime_instance **out, char *err, size_t errsize)
 {
     *out = NULL;
     if (spec_check(spec, err, errsize) < 0)
         return -1;
-    runtime_instance *inst = instance_new(loop, spec, cb, arg);
+    sandbox_instance *inst = instance_new(loop, spec, cb, arg);
     if (!inst) {
         snprintf(err, errsize, "sandbox %s: out of memory", spec->name);
         return -1;
@@ -645,110 +658,38 @@ int runtime_start(uv_loop_t *loop, const runtime_spec *spec, const runtime_callb
         return -1;
     }
     log_info("sandbox", "%s: started, helper pid %d", inst->name, (int)inst->pid);
-    *out = inst;
+    *out = &inst->base;
     return 0;
 }
 
 /* ---- connections and ports --------------------------------------------- */
 
-/* A socket made inside netns_fd: the thread enters the namespace for the
- * socket() call only; the socket keeps the namespace it was made in. */
-static int socket_in_netns(int netns_fd)
-{
-    static int daemon_netns = -1;
-    if (netns_fd < 0) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        return fd < 0 ? -errno : fd;
-    }
-    if (daemon_netns < 0) {
-        daemon_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (daemon_netns < 0)
-            return -errno;
-    }
-    if (setns(netns_fd, CLONE_NEWNET) < 0)
-        return -errno;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int saved = errno;
-    if (setns(daemon_netns, CLONE_NEWNET) < 0) {
-        /* every later socket of this thread would land in the space */
-        log_error("sandbox", "cannot return to the daemon's network namespace: %s",
-                  strerror(errno));
-        abort();
-    }
-    return fd < 0 ? -saved : fd;
-}
-
-int runtime_connect(runtime_instance *inst, int port, uv_tcp_t *handle, uv_connect_t *req,
+int sandbox_connect(runtime_instance *ri, int port, uv_tcp_t *handle, uv_connect_t *req,
                     uv_connect_cb cb)
 {
+    sandbox_instance *inst = (sandbox_instance *)ri;
     if (inst->exited || inst->stopping)
         return UV_ESRCH;
     if (!inst->ready)
         return UV_EAGAIN;
     if (port <= 0 || port > 65535)
         return UV_EINVAL;
-    int fd = socket_in_netns(inst->host_network ? -1 : inst->netns_fd);
-    if (fd < 0)
-        return fd;
-    int rc = uv_tcp_open(handle, fd);
-    if (rc < 0) {
-        close(fd);
-        return rc;
-    }
-    struct sockaddr_in addr;
-    uv_ip4_addr("127.0.0.1", port, &addr);
-    return uv_tcp_connect(req, handle, (const struct sockaddr *)&addr, cb);
+    return runtime_netns_connect(inst->host_network ? -1 : inst->netns_fd, port, handle, req, cb);
 }
 
-static int ports_add(int *ports, int n, int max, int port)
+int sandbox_listening_ports(runtime_instance *ri, int *ports, int max)
 {
-    for (int i = 0; i < n; i++) {
-        if (ports[i] == port)
-            return n;
-    }
-    if (n < max)
-        ports[n++] = port;
-    return n;
-}
-
-/* Adds the LISTEN (state 0A) ports of one /proc/PID/net/tcp{,6} table. */
-static int ports_scan(const char *path, int *ports, int n, int max)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return n;
-    char line[512];
-    if (!fgets(line, sizeof line, f)) { /* the header */
-        fclose(f);
-        return n;
-    }
-    while (fgets(line, sizeof line, f)) {
-        unsigned port, state;
-        if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &port, &state) == 2 &&
-            state == 0x0A)
-            n = ports_add(ports, n, max, (int)port);
-    }
-    fclose(f);
-    return n;
-}
-
-int runtime_listening_ports(runtime_instance *inst, int *ports, int max)
-{
+    sandbox_instance *inst = (sandbox_instance *)ri;
     if (inst->exited || inst->pid <= 0)
         return UV_ESRCH;
     if (!inst->ready)
         return UV_EAGAIN; /* the helper may not have unshared yet */
-    /* /proc/PID/net shows the tables of that process's network namespace */
-    int n = 0;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/net/tcp", (int)inst->pid);
-    n = ports_scan(path, ports, n, max);
-    snprintf(path, sizeof path, "/proc/%d/net/tcp6", (int)inst->pid);
-    return ports_scan(path, ports, n, max);
+    return runtime_netns_ports(inst->pid, ports, max);
 }
 
-pid_t runtime_pid(runtime_instance *inst)
+pid_t sandbox_pid(runtime_instance *ri)
 {
+    sandbox_instance *inst = (sandbox_instance *)ri;
     return inst->pid;
 }
 
@@ -787,7 +728,7 @@ static int probe_namespaces(char *err, size_t errsize)
     return -1;
 }
 
-int runtime_probe(char *err, size_t errsize)
+int sandbox_probe(char *err, size_t errsize)
 {
     if (probe_namespaces(err, errsize) < 0)
         return -1;

@@ -46,6 +46,20 @@
 #define SANDBOX_SPEC_FD 3
 #define SANDBOX_STATUS_FD 4
 
+#include "runtime/runtime.h"
+
+/* The driver's side of runtime.h: runtime_start with spec->driver
+ * RUNTIME_DRIVER_SANDBOX, and the other calls on its instances, land here. */
+int sandbox_start(uv_loop_t *loop, const runtime_spec *spec, const runtime_callbacks *cb, void *arg,
+                  runtime_instance **out, char *err, size_t errsize);
+void sandbox_stop(runtime_instance *inst, uint64_t grace_ms);
+int sandbox_connect(runtime_instance *inst, int port, uv_tcp_t *handle, uv_connect_t *req,
+                    uv_connect_cb cb);
+int sandbox_listening_ports(runtime_instance *inst, int *ports, int max);
+pid_t sandbox_pid(runtime_instance *inst);
+void sandbox_free(runtime_instance *inst);
+int sandbox_probe(char *err, size_t errsize);
+
 /* Entry point of the helper process (argv[0] is "__sandbox"). */
 int sandbox_exec_main(int argc, char **argv);
 

@@ -12,6 +12,7 @@
 #include "auth/vault.h"
 #include "build/build.h"
 #include "git/source.h"
+#include "runtime/oci.h"
 #include "space/hardware.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -25,6 +26,7 @@
 #define CRASH_LIMIT 5
 #define BACKOFF_MAX_S 60
 #define SPACE_UID_BASE 100000
+#define CONTAINER_UID 1000 /* HF runs Docker spaces as uid 1000 and images expect it */
 #define DEFAULT_SLEEP_S (48 * 3600)
 
 typedef struct lc_space lc_space;
@@ -688,7 +690,8 @@ static void collect_env(const char *key, const char *value, const char *descript
 /* The environment a space's app sees: HF's variables, the sdk's, then the
  * space's variables and secrets (secret values also go to masks). */
 static void app_environment(lc_space *ls, const build_result *r, int port, buf *store_,
-                            const char **env, size_t max, const char **masks, size_t *nmasks)
+                            const char **env, size_t max, const char **secrets, size_t smax,
+                            const char **masks, size_t *nmasks)
 {
     app *a = ls->a;
     char mem[32];
@@ -702,8 +705,10 @@ static void app_environment(lc_space *ls, const build_result *r, int port, buf *
         buf_printf(store_, __VA_ARGS__);                                                           \
         buf_append(store_, "", 1);                                                                 \
     } while (0)
-    ADD("PATH=%s/bin:/usr/local/bin:/usr/bin:/bin", r->env_dir);
-    ADD("HOME=/tmp");
+    if (r->driver != RUNTIME_DRIVER_OCI) { /* an image has its own PATH and HOME */
+        ADD("PATH=%s/bin:/usr/local/bin:/usr/bin:/bin", r->env_dir);
+        ADD("HOME=/tmp");
+    }
     ADD("LANG=C.UTF-8");
     ADD("PYTHONUNBUFFERED=1");
     ADD("SPACE_ID=%s", ls->sp.full_id);
@@ -739,9 +744,14 @@ static void app_environment(lc_space *ls, const build_result *r, int port, buf *
     c.secret = true;
     store_env_list(a->store, true, ls->sp.id, collect_env, &c);
     (void)builtin;
-    for (size_t i = 0; i < count && n + 1 < max; i++)
+    for (size_t i = 0; i < first_secret && n + 1 < max; i++)
         env[n++] = store_->data + offsets[i];
     env[n] = NULL;
+    /* apart: a driver may keep them out of sight (oci: out of inspect output) */
+    size_t ns = 0;
+    for (size_t i = first_secret; i < count && ns + 1 < smax; i++)
+        secrets[ns++] = store_->data + offsets[i];
+    secrets[ns] = NULL;
     /* Offsets are stable now that the buffer is complete. */
     *nmasks = 0;
     for (size_t i = first_secret; i < count; i++) {
@@ -822,8 +832,10 @@ static void start_instance(lc_space *ls, build_job *job)
     char volume[4300];
     snprintf(volume, sizeof volume, "%s/volumes/%lld", a->config.data_dir, (long long)ls->sp.id);
     util_mkdir_p(volume, 0700);
-    uid_t uid = space_uid(ls);
-    if (chown(volume, uid, uid) < 0 || chown_tree(r->app_dir, uid) < 0)
+    bool oci = r->driver == RUNTIME_DRIVER_OCI;
+    uid_t uid = oci ? CONTAINER_UID : space_uid(ls);
+    /* a container has the app in its image: only /data is handed over */
+    if (chown(volume, uid, uid) < 0 || (!oci && chown_tree(r->app_dir, uid) < 0))
         log_warn("lifecycle", "%s: cannot hand its files to uid %u: %s", ls->sp.full_id, uid,
                  strerror(errno));
 
@@ -837,9 +849,10 @@ static void start_instance(lc_space *ls, build_job *job)
     buf envbuf;
     buf_init(&envbuf);
     const char *env[260];
+    const char *secrets[260];
     const char *masks[256];
     size_t nmasks = 0;
-    app_environment(ls, r, inst->port, &envbuf, env, 260, masks, &nmasks);
+    app_environment(ls, r, inst->port, &envbuf, env, 260, secrets, 260, masks, &nmasks);
     if (inst->run_log)
         logs_set_masks(inst->run_log, masks, nmasks);
     const char *ro[] = {r->env_dir, NULL};
@@ -847,12 +860,15 @@ static void start_instance(lc_space *ls, build_job *job)
     snprintf(name, sizeof name, "space-%lld-%llu", (long long)ls->sp.id,
              (unsigned long long)inst->generation);
     runtime_spec spec = {
+        .driver = r->driver,
         .name = name,
         .app_dir = r->app_dir,
+        .image = oci ? r->image : NULL,
         .data_dir = volume,
-        .ro_binds = ro,
-        .argv = argv,
+        .ro_binds = oci ? NULL : ro,
+        .argv = argv[0] ? argv : NULL,
         .env = env,
+        .secret_env = secrets,
         .memory_bytes = space_memory(ls, space_hardware(ls)),
         .cpus = space_cpus(ls, space_hardware(ls)),
         .pids_max = space_hardware(ls) ? space_hardware(ls)->pids_max : 1024,
@@ -864,7 +880,10 @@ static void start_instance(lc_space *ls, build_job *job)
     char err[512] = "";
     if (inst->run_log)
         logs_appendf(inst->run_log, "[hangar] starting %s at %.12s: %s %s", ls->sp.full_id,
-                     inst->sha, argv[0], argv[1] ? argv[1] : "");
+                     inst->sha, oci ? "image" : argv[0],
+                     oci       ? r->image
+                     : argv[1] ? argv[1]
+                               : "");
     int rc = runtime_start(a->loop, &spec, &cbs, inst, &inst->rt, err, sizeof err);
     sodium_memzero(envbuf.data, envbuf.len);
     buf_free(&envbuf);
@@ -1030,6 +1049,9 @@ int lifecycle_on_commit(app *a, space *sp, const char *sha, const char *via)
 
 static void forget_space(lc_space *ls)
 {
+    /* a deleted space's images go too (its containers are gone by now) */
+    if (ls->deleted)
+        oci_images_collect(ls->a->loop, ls->sp.id, 0);
     for (lc_space **p = &state.spaces; *p; p = &(*p)->next_space) {
         if (*p == ls) {
             *p = ls->next_space;
