@@ -12,7 +12,7 @@ DEBIAN_PACKAGES=(
     libgit2-dev libyaml-dev libcurl4-openssl-dev libcmocka-dev zlib1g-dev
     clang clang-format libclang-rt-14-dev
     podman buildah runc uidmap debootstrap catatonit slirp4netns iptables
-    python3 python3-venv git-lfs
+    python3 python3-venv libnss-myhostname git-lfs
     nginx-light wrk
     chromium fonts-noto-color-emoji
 )

@@ -9,6 +9,7 @@
 #include "auth/vault.h"
 #include "lib/util.h"
 #include "space/lifecycle.h"
+#include "space/events.h"
 #include "store/store.h"
 
 static void add_entry(const char *key, const char *value, const char *description,

@@ -8,6 +8,7 @@
 #include "lib/log.h"
 #include "space/hardware.h"
 #include "space/lifecycle.h"
+#include "space/events.h"
 #include "store/store.h"
 
 static bool load_owned(http_request *req, space *sp)

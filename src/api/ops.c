@@ -13,14 +13,10 @@
 #include "space/hardware.h"
 #include "space/lifecycle.h"
 
-/* Events go live through space/events, which lands beside this module; until
- * it has, they are only stored. (Drop the fallback once events.h is in.) */
-#if __has_include("space/events.h")
 #include "space/events.h"
+
+/* Events are stored and streamed live to /events subscribers. */
 #define ops_event(a, space_id, kind) events_add((a), (space_id), (kind), NULL)
-#else
-#define ops_event(a, space_id, kind) store_event_add((a)->store, (space_id), (kind), NULL)
-#endif
 
 #define OPS_REPO_PATH 4200 /* DATA/repos/<owner>/<name>.git */
 #define ENV_KEY_MAX 256

@@ -6,6 +6,7 @@
 #include "api/ops.h"
 #include "app/app.h"
 #include "lib/util.h"
+#include "space/events.h"
 #include "space/lifecycle.h"
 #include "space/logs.h"
 #include "store/store.h"
@@ -70,7 +71,17 @@ static void api_space_sleeptime(http_request *req)
     json_decref(body);
 }
 
+static void api_space_events(http_request *req)
+{
+    auth_identity id;
+    space sp;
+    if (!api_space_load(req, req->params[0], req->params[1], API_READ, &id, &sp))
+        return;
+    events_serve(req, sp.id);
+}
+
 const route api_runtime_routes[] = {
+    {HTTP_GET, "/api/spaces/:owner/:name/events", api_space_events, NULL, 0},
     {HTTP_GET, "/api/spaces/:owner/:name/runtime", api_space_runtime, NULL, 0},
     {HTTP_GET, "/api/spaces/:owner/:name/logs/:kind", api_space_logs, NULL, 0},
     {HTTP_POST, "/api/spaces/:owner/:name/sleeptime", api_space_sleeptime, NULL, 0},

@@ -13,6 +13,7 @@
 #include "space/config.h"
 #include "space/hardware.h"
 #include "space/lifecycle.h"
+#include "space/events.h"
 #include "store/store.h"
 
 #define REPO_NOT_FOUND "Repository not found"

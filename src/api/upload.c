@@ -27,6 +27,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "space/config.h"
+#include "space/events.h"
 #include "space/lifecycle.h"
 
 /* A commit carries its files base64-encoded inline; HF's clients send files up
@@ -211,8 +212,12 @@ static bool gitignore_match(const char *rules, const char *path)
 /* ---- preupload ------------------------------------------------------------------ */
 
 /* HF's rule: LFS for 10 MiB and up, or a NUL byte in the first 512 bytes;
- * an empty file is always regular. */
-static bool wants_lfs(json_t *item)
+ * an empty file is always regular. The binary half is off by default
+ * (--lfs-binary turns it on): huggingface_hub sends every "lfs" file through
+ * Xet when hf_xet is installed (its default), and Hangar has no Xet service,
+ * so a default client could not upload a small image. Large files still go
+ * to LFS, where memory matters. */
+static bool wants_lfs(const app *a, json_t *item)
 {
     json_t *jsize = json_object_get(item, "size");
     const char *sample = json_string_value(json_object_get(item, "sample"));
@@ -222,6 +227,8 @@ static bool wants_lfs(json_t *item)
         return false;
     if (json_is_integer(jsize) && json_integer_value(jsize) >= UPLOAD_LFS_THRESHOLD)
         return true;
+    if (!a->config.lfs_binary)
+        return false;
     if (!sample || sodium_base642bin(bytes, sizeof bytes, sample, strlen(sample), NULL, &n, NULL,
                                      sodium_base64_VARIANT_ORIGINAL) != 0)
         return false;
@@ -249,8 +256,9 @@ static bool preupload_file(http_request *req, const char *repo, const char *sha,
         return false;
     }
     ignore = ignore || (rules && gitignore_match(rules, path));
-    json_t *file = json_pack("{s:s, s:s, s:b}", "path", path, "uploadMode",
-                             wants_lfs(item) ? "lfs" : "regular", "shouldIgnore", ignore);
+    json_t *file =
+        json_pack("{s:s, s:s, s:b}", "path", path, "uploadMode",
+                  wants_lfs(app_of(req), item) ? "lfs" : "regular", "shouldIgnore", ignore);
     repo_entry e;
     /* The client skips a file whose oid matches its own: sha256 for LFS. */
     if (sha[0] && !ignore && repo_entry_at(repo, sha, path, &e) == 0 && !e.is_dir)
@@ -577,7 +585,7 @@ static void scan_commit(http_request *req, const space *sp, const commit_batch *
     json_t *data = json_pack("{s:I, s:s%}", "count", (json_int_t)r->count, "message",
                              r->text.data ? r->text.data : "", r->text.len);
     char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
-    if (!text || store_event_add(a->store, sp->id, "secret-warning", text) < 0)
+    if (!text || events_add(a, sp->id, "secret-warning", text) < 0)
         log_error("api", "could not record the secret warning of %s", sp->full_id);
     free(text);
     json_decref(data);
@@ -898,7 +906,18 @@ done:
     free(file);
 }
 
+/* huggingface_hub asks for a Xet token for every "lfs" file when hf_xet is
+ * installed. Hangar stores large files with Git LFS only: say how to get there. */
+static void upload_xet_token(http_request *req)
+{
+    api_error(req, 501, NULL,
+              "Hangar does not support Xet storage: set HF_HUB_DISABLE_XET=1 so that "
+              "huggingface_hub uploads files of 10 MiB and more through Git LFS");
+}
+
 const route api_upload_routes[] = {
+    {HTTP_GET, "/api/spaces/:owner/:name/xet-write-token/*", upload_xet_token, NULL, 0},
+    {HTTP_GET, "/api/spaces/:owner/:name/xet-read-token/*", upload_xet_token, NULL, 0},
     {HTTP_POST, "/api/validate-yaml", upload_validate_yaml, NULL, 0},
     {HTTP_POST, "/api/spaces/:owner/:name/preupload/*", upload_preupload, NULL,
      UPLOAD_LIST_BODY_LIMIT},

@@ -18,6 +18,7 @@ typedef struct app_config {
     double space_cpus;        /* CPU limit of a space */
     int64_t sleep_seconds;    /* default idle time before a space sleeps; -1 never */
     int build_concurrency;    /* builds at once */
+    bool lfs_binary;          /* preupload sends small binary files to LFS too (as HF) */
     char hardware_file[4096]; /* hardware profiles (JSON), "" for the defaults */
     runtime_mode runtime;     /* which driver runs which spaces (--runtime) */
     char registry[512];       /* container registry or mirror, "" none (offline) */
@@ -32,8 +33,10 @@ typedef struct app {
     uv_loop_t *loop;
     store *store;
     http_server *http;
-    int port;           /* bound port */
-    char base_url[512]; /* http://HOST:PORT as clients reach the API */
+    int port;              /* bound port */
+    char base_url[512];    /* http://HOST:PORT as clients reach the API */
+    char instance_tag[16]; /* names this daemon's cgroups and containers: two daemons on
+                              one host (different data directories) never collide */
 } app;
 
 /* The app a request belongs to. */

@@ -49,6 +49,8 @@ void serve_usage(void)
           "  --space-cpus N          CPU limit of spaces on cpu-basic (default: profile's)\n"
           "  --sleep-time SECS       idle time before a space sleeps, -1 never (default 172800)\n"
           "  --build-concurrency N   builds at once (default 1)\n"
+          "  --lfs-binary            ask clients to send binary files under 10 MiB through LFS\n"
+          "                          too, as HF does (needs HF_HUB_DISABLE_XET=1 in clients)\n"
           "  --hardware FILE         hardware profiles and GPUs (JSON; default cpu-basic,\n"
           "                          cpu-upgrade and the GPUs nvidia-smi lists)\n"
           "  --runtime MODE          auto|sandbox|podman|docker: auto runs gradio and streamlit\n"
@@ -147,6 +149,7 @@ static int parse_args(app_config *cfg, int argc, char **argv)
         O_SPACE_CPUS,
         O_SLEEP,
         O_BUILDS,
+        O_LFS_BINARY,
         O_HARDWARE
     };
     static const struct option opts[] = {
@@ -164,6 +167,7 @@ static int parse_args(app_config *cfg, int argc, char **argv)
         {"space-cpus", required_argument, NULL, O_SPACE_CPUS},
         {"sleep-time", required_argument, NULL, O_SLEEP},
         {"build-concurrency", required_argument, NULL, O_BUILDS},
+        {"lfs-binary", no_argument, NULL, O_LFS_BINARY},
         {"hardware", required_argument, NULL, O_HARDWARE},
         {"runtime", required_argument, NULL, O_RUNTIME},
         {"registry", required_argument, NULL, O_REGISTRY},
@@ -260,6 +264,9 @@ static int parse_args(app_config *cfg, int argc, char **argv)
             }
             cfg->build_concurrency = (int)n;
             break;
+        case O_LFS_BINARY:
+            cfg->lfs_binary = true;
+            break;
         case O_HARDWARE:
             snprintf(cfg->hardware_file, sizeof cfg->hardware_file, "%s", optarg);
             break;
@@ -344,6 +351,18 @@ static int runtime_setup(const app_config *cfg)
              runtime_mode_name(cfg->runtime),
              cfg->runtime == RUNTIME_MODE_AUTO ? "the sandbox" : "containers", oci_engine_name());
     return 0;
+}
+
+/* "h" + 8 hex digits of a hash of the data directory's real path. */
+static void make_instance_tag(app *a)
+{
+    char real[4096];
+    const char *dir = realpath(a->config.data_dir, real) ? real : a->config.data_dir;
+    unsigned char digest[4];
+    char hex[9];
+    crypto_generichash(digest, sizeof digest, (const unsigned char *)dir, strlen(dir), NULL, 0);
+    util_hex(digest, sizeof digest, hex);
+    snprintf(a->instance_tag, sizeof a->instance_tag, "h%s", hex);
 }
 
 static void on_handle_close_walk(uv_handle_t *h, void *arg)
@@ -440,6 +459,7 @@ int serve_main(int argc, char **argv)
     uv_signal_init(a->loop, &sig_int);
     uv_signal_start(&sig_term, on_signal, SIGTERM);
     uv_signal_start(&sig_int, on_signal, SIGINT);
+    make_instance_tag(a);
     char hw_err[512];
     if (hardware_init(a->config.hardware_file, hw_err, sizeof hw_err) < 0) {
         log_error("serve", "hardware profiles: %s", hw_err);

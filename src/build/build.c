@@ -505,9 +505,12 @@ static void run_next_step(build_job *job)
         snprintf(cache, sizeof cache, "UV_CACHE_DIR=%s", uv_cache);
     else
         snprintf(cache, sizeof cache, "UV_CACHE_DIR=%s/cache/uv", job->a->config.data_dir);
-    char *env[64] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp",        cache,
-                     "UV_PYTHON_DOWNLOADS=never",         "UV_NO_PROGRESS=1", "PIP_NO_INPUT=1",
-                     "PIP_DISABLE_PIP_VERSION_CHECK=1",   "LANG=C.UTF-8",     NULL};
+    char *env[64] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", cache,
+                     "UV_PYTHON_DOWNLOADS=never", "UV_NO_PROGRESS=1", "PIP_NO_INPUT=1",
+                     /* The environment is mounted read-only in spaces: without .pyc files
+                      * made here every start would compile gradio again (seconds). */
+                     "UV_COMPILE_BYTECODE=1", "PIP_DISABLE_PIP_VERSION_CHECK=1", "LANG=C.UTF-8",
+                     NULL};
     pass_network_env(env, 64);
     if (st->oci) {
         /* the engine's network plugins (iptables) live in sbin */
@@ -651,7 +654,7 @@ static void env_hash(build_job *job, const char *python, char out[65])
     crypto_hash_sha256_state st;
     crypto_hash_sha256_init(&st);
     char head[512];
-    snprintf(head, sizeof head, "v1\npython=%s\nsdk=%s\nsdk_version=%s\nuv=%d\n", python,
+    snprintf(head, sizeof head, "v2\npython=%s\nsdk=%s\nsdk_version=%s\nuv=%d\n", python,
              job->result.cfg.sdk, job->result.cfg.sdk_version ? job->result.cfg.sdk_version : "",
              uv_binary() != NULL);
     crypto_hash_sha256_update(&st, (const unsigned char *)head, strlen(head));

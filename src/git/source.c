@@ -25,6 +25,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "space/lifecycle.h"
+#include "space/events.h"
 #include "store/store.h"
 
 #define BACKOFF_MAX_S (30 * 60) /* a failing remote is tried at least this often */
@@ -177,7 +178,7 @@ static void add_event(app *a, int64_t space_id, const char *kind, json_t *data)
 {
     char *text = data ? json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(data);
-    if (store_event_add(a->store, space_id, kind, text) != STORE_OK)
+    if (events_add(a, space_id, kind, text) != STORE_OK)
         log_warn("source", "space %lld: cannot record a %s event", (long long)space_id, kind);
     free(text);
 }

@@ -18,6 +18,8 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "space/logs.h"
+#include "proxy/metrics.h"
+#include "space/events.h"
 #include "store/store.h"
 
 #define HEALTH_INTERVAL_MS 150
@@ -76,6 +78,7 @@ struct lc_space {
     char run_log_path[4300];
     bool rebuild_pending; /* a newer commit arrived during a build */
     bool factory;         /* the next build makes a fresh environment */
+    uint64_t build_started_ms;
     bool queued;
     bool static_ready; /* static spaces: the checkout and config are good */
     char deployed_sha[41];
@@ -154,6 +157,7 @@ static void update_stage(lc_space *ls)
     if (ls->stage && strcmp(ls->stage, stage) == 0)
         return;
     ls->stage = stage;
+    metrics_stage_set(ls->sp.full_id, ls->deleted ? NULL : stage);
     log_info("lifecycle", "%s: %s%s%s", ls->sp.full_id, stage, ls->failure ? " - " : "",
              ls->failure ? ls->error : "");
     json_t *data = json_pack("{s:s}", "stage", stage);
@@ -161,7 +165,7 @@ static void update_stage(lc_space *ls)
         json_object_set_new(data, "message", json_string(ls->error));
     char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
     if (!ls->deleted)
-        store_event_add(ls->a->store, ls->sp.id, "stage", text);
+        events_add(ls->a, ls->sp.id, "stage", text);
     free(text);
     json_decref(data);
 }
@@ -272,6 +276,7 @@ static void run_build(lc_space *ls)
         return;
     }
     state.building++;
+    ls->build_started_ms = util_mono_ms();
     ls->build =
         build_start(ls->a, &ls->sp, ls->build_sha, ls->build_log, ls->factory, on_build_done, ls);
     ls->factory = false;
@@ -281,7 +286,7 @@ static void run_build(lc_space *ls)
         ls->build_log = NULL;
         set_failure(ls, "BUILD_ERROR", "could not start the build");
     }
-    store_event_add(ls->a->store, ls->sp.id, "build-started", NULL);
+    events_add(ls->a, ls->sp.id, "build-started", NULL);
     update_stage(ls);
 }
 
@@ -339,15 +344,15 @@ static void on_build_done(build_job *job, const build_result *r, void *arg)
     lc_space *ls = arg;
     state.building--;
     ls->build = NULL;
-    int64_t build_id = 0;
-    (void)build_id;
+    metrics_build_observe(ls->sp.full_id, (double)(util_mono_ms() - ls->build_started_ms) / 1000.0,
+                          r->ok);
     if (ls->build_log) {
         logs_appendf(ls->build_log, r->ok ? "Build succeeded" : "Build failed: %s",
                      r->ok ? "" : r->error);
         logs_close(ls->build_log);
         ls->build_log = NULL;
     }
-    store_event_add(ls->a->store, ls->sp.id, r->ok ? "build-succeeded" : "build-failed", NULL);
+    events_add(ls->a, ls->sp.id, r->ok ? "build-succeeded" : "build-failed", NULL);
     bool superseded = ls->rebuild_pending || ls->deleted || state.shutting_down;
     if (ls->rebuild_pending) {
         ls->rebuild_pending = false;
@@ -493,7 +498,7 @@ static void on_instance_exit(runtime_instance *rt, const runtime_exit *ex, void 
     if (!inst->stop_requested && !state.shutting_down && !ls->deleted) {
         char *tail = logs_tail_text(inst->log_path, 10);
         record_crash(ls);
-        store_event_add(ls->a->store, ls->sp.id, ex->oom ? "oom" : "crash", NULL);
+        events_add(ls->a, ls->sp.id, ex->oom ? "oom" : "crash", NULL);
         if (ls->ncrashes >= CRASH_LIMIT) {
             set_failure(ls, "RUNTIME_ERROR", "%s; it crashed %d times in 10 minutes\n%s", why,
                         CRASH_LIMIT, tail ? tail : "");
@@ -529,6 +534,9 @@ static void become_healthy(lc_instance *inst)
     }
     snprintf(ls->deployed_sha, sizeof ls->deployed_sha, "%s", inst->sha);
     snprintf(ls->run_log_path, sizeof ls->run_log_path, "%s", inst->log_path);
+    /* A wake is activity: the sleep timer starts again from here, even when
+     * the waiting client gave up. */
+    ls->last_activity_ms = util_mono_ms();
     ls->backoff_s = 0;
     ls->sleeping = false;
     clear_failure(ls);
@@ -857,7 +865,7 @@ static void start_instance(lc_space *ls, build_job *job)
         logs_set_masks(inst->run_log, masks, nmasks);
     const char *ro[] = {r->env_dir, NULL};
     char name[128];
-    snprintf(name, sizeof name, "space-%lld-%llu", (long long)ls->sp.id,
+    snprintf(name, sizeof name, "%s-space-%lld-%llu", a->instance_tag, (long long)ls->sp.id,
              (unsigned long long)inst->generation);
     runtime_spec spec = {
         .driver = r->driver,
@@ -936,7 +944,7 @@ static void on_sleep_timer(uv_timer_t *t)
             continue;
         log_info("lifecycle", "%s: idle for %lld s, going to sleep", ls->sp.full_id,
                  (long long)secs);
-        store_event_add(ls->a->store, ls->sp.id, "sleep", NULL);
+        events_add(ls->a, ls->sp.id, "sleep", NULL);
         ls->sleeping = true;
         stop_instance(inst);
         ls->current = NULL;
@@ -995,7 +1003,7 @@ int lifecycle_acquire(app *a, const space *sp, lifecycle_ready_cb cb, void *arg,
             return LIFECYCLE_UNAVAILABLE;
         }
         if (ls->sleeping)
-            store_event_add(a->store, ls->sp.id, "wake", NULL);
+            events_add(a, ls->sp.id, "wake", NULL);
         schedule_build(ls); /* wakes from the cached build */
     }
     lc_waiter *w = calloc(1, sizeof *w);
@@ -1023,8 +1031,7 @@ int lifecycle_on_commit(app *a, space *sp, const char *sha, const char *via)
     int rc = -1;
     if (text && store_begin(a->store) == STORE_OK) {
         if (store_space_set_sha(a->store, sp->id, sha) == STORE_OK &&
-            store_event_add(a->store, sp->id, "commit", text) == STORE_OK &&
-            store_commit(a->store) == STORE_OK)
+            events_add(a, sp->id, "commit", text) == STORE_OK && store_commit(a->store) == STORE_OK)
             rc = 0;
         else
             store_rollback(a->store);
@@ -1086,6 +1093,7 @@ void lifecycle_on_delete(app *a, int64_t space_id)
     if (!ls)
         return;
     ls->deleted = true;
+    events_close_space(space_id);
     notify_waiters(ls, 404, "This space was deleted.");
     stop_everything(ls);
     release_gpus_if_idle(ls);
@@ -1118,7 +1126,7 @@ void lifecycle_pause(app *a, const space *sp)
     ls->sp.paused = true;
     ls->sleeping = false;
     log_info("lifecycle", "%s: paused by its owner", ls->sp.full_id);
-    store_event_add(a->store, ls->sp.id, "paused", NULL);
+    events_add(a, ls->sp.id, "paused", NULL);
     stop_everything(ls);
     release_gpus_if_idle(ls);
     notify_waiters(ls, 503, "This space is paused by its owner.");
@@ -1135,7 +1143,7 @@ void lifecycle_restart(app *a, const space *sp, bool factory)
     ls->ncrashes = 0;
     ls->backoff_s = 0;
     clear_failure(ls);
-    store_event_add(a->store, ls->sp.id, factory ? "factory-restart" : "restart", NULL);
+    events_add(a, ls->sp.id, factory ? "factory-restart" : "restart", NULL);
     log_info("lifecycle", "%s: %s requested", ls->sp.full_id,
              factory ? "factory restart" : "restart");
     /* The running version keeps serving while the fresh build runs. */
@@ -1253,6 +1261,10 @@ int lifecycle_init(app *a)
     uv_timer_init(a->loop, &state.sleep_timer);
     uv_timer_start(&state.sleep_timer, on_sleep_timer, 1000, 1000);
     uv_unref((uv_handle_t *)&state.sleep_timer);
+    /* A daemon killed with SIGKILL left its sandboxes running (their helpers
+     * die with the daemon only when it exits cleanly): stop them before the
+     * spaces start again, so that no app runs twice or holds on to /data. */
+    runtime_cleanup_stale(a->instance_tag);
     store_space_query q = {.viewer_admin = true, .limit = 1 << 30, .sort = "createdAt"};
     return store_space_list(a->store, &q, init_space, a) < 0 ? -1 : 0;
 }

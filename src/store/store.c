@@ -783,3 +783,26 @@ int store_env_copy_variables(store *st, int64_t from_id, int64_t to_id)
     int rc = step_change(st, stmt, "copying variables");
     return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
+
+int store_event_list(store *st, int64_t space_id,
+                     void (*fn)(const char *kind, const char *data, int64_t created_ms, void *arg),
+                     void *arg)
+{
+    sqlite3_stmt *stmt =
+        prepare(st, "SELECT kind, data, created_ms FROM events WHERE space_id=? ORDER BY id");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_int64(stmt, 1, space_id);
+    int rc, count = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        fn((const char *)sqlite3_column_text(stmt, 0), (const char *)sqlite3_column_text(stmt, 1),
+           sqlite3_column_int64(stmt, 2), arg);
+        count++;
+    }
+    if (rc != SQLITE_DONE) {
+        log_error("store", "listing events: %s", sqlite3_errmsg(st->db));
+        count = STORE_ERROR;
+    }
+    sqlite3_finalize(stmt);
+    return count;
+}

@@ -104,6 +104,10 @@ int store_env_list(store *st, bool secret, int64_t space_id,
                               int64_t updated_ms, void *arg),
                    void *arg);
 
+/* Calls fn for each event of the space, oldest first; count or STORE_ERROR. */
+int store_event_list(store *st, int64_t space_id,
+                     void (*fn)(const char *kind, const char *data, int64_t created_ms, void *arg),
+                     void *arg);
 /* Records an event for the space (kind e.g. "commit"; data a JSON object text). */
 int store_event_add(store *st, int64_t space_id, const char *kind, const char *data);
 

@@ -2,12 +2,14 @@
 sandbox runtime, true stages, supervision and logs."""
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 import requests
 
-from spaces_util import (APPS, app_get, client, commit_raw, deploy, resolve_localhost_subdomains, runtime,
+from spaces_util import (APPS, app_get, client, commit_raw, deploy, runtime,
                          sse_events, wait_stage)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox runtime needs root")
@@ -26,16 +28,16 @@ def test_gradio_app_runs_and_answers(hangar):
     # Reached through its own address (the proxy) with the real gradio client.
     r = app_get(hangar, "admin-hello", "/")
     assert r.status_code == 200 and "gradio" in r.text.lower()
-    from gradio_client import Client
-    real = resolve_localhost_subdomains()
-    try:
-        os.environ["HF_ENDPOINT"] = hangar.url
-        result = Client(repo, hf_token=hangar.admin_token, verbose=False).predict(
-            "world", api_name="/predict")
-    finally:
-        import socket
-        socket.getaddrinfo = real
-        os.environ.pop("HF_ENDPOINT", None)
+    # As a user would: HF_ENDPOINT in the environment of a fresh Python; the
+    # client finds the app's address through space_info().host (*.localhost,
+    # resolved by glibc through libnss-myhostname, which make deps installs).
+    script = ("from gradio_client import Client; "
+              f"print(Client({repo!r}, token={hangar.admin_token!r}, verbose=False)"
+              ".predict('world', api_name='/predict'))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "HF_ENDPOINT": hangar.url})
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = out.stdout.strip().splitlines()[-1]
     assert result == "Hello world!"
 
 

@@ -131,8 +131,48 @@ def test_preupload_asks_for_lfs_for_large_and_binary_files(hangar):
                       json={"files": files})
     assert r.status_code == 200, r.text
     modes = {f["path"]: f["uploadMode"] for f in r.json()["files"]}
-    assert modes == {"big.txt": "lfs", "small.txt": "regular", "bin.dat": "lfs",
+    # Small binary files stay regular by default: a default huggingface_hub (with
+    # hf_xet) would send "lfs" files through Xet, which Hangar does not have.
+    assert modes == {"big.txt": "lfs", "small.txt": "regular", "bin.dat": "regular",
                      "empty.bin": "regular"}
+
+
+def test_lfs_binary_flag_matches_hf(hangar_factory):
+    h = hangar_factory(extra_args=["--lfs-binary"])
+    repo = create_space(h, "pre")
+    import base64
+    files = [{"path": "bin.dat", "size": 4, "sample": base64.b64encode(b"a\0bc").decode()},
+             {"path": "small.txt", "size": 5, "sample": base64.b64encode(b"hello").decode()}]
+    r = requests.post(f"{h.url}/api/spaces/{repo}/preupload/main", headers=h.headers(),
+                      json={"files": files})
+    modes = {f["path"]: f["uploadMode"] for f in r.json()["files"]}
+    assert modes == {"bin.dat": "lfs", "small.txt": "regular"}
+
+
+def test_default_client_with_xet_uploads_small_binaries_and_is_told_about_large(hangar, tmp_path):
+    """huggingface_hub as installed (hf_xet on, HF_HUB_DISABLE_XET unset)."""
+    import subprocess
+    import sys
+    repo = create_space(hangar, "xet")
+    (tmp_path / "img.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(2000))
+    (tmp_path / "big.bin").write_bytes(os.urandom(11 * MB))
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_XET"}
+    env.update(HF_ENDPOINT=hangar.url, HF_TOKEN=hangar.admin_token)
+    script = ("import sys; from huggingface_hub import HfApi; "
+              "HfApi().upload_file(repo_id=sys.argv[1], repo_type='space', "
+              "path_in_repo=sys.argv[2].rsplit('/', 1)[1], path_or_fileobj=sys.argv[2])")
+    ok = subprocess.run([sys.executable, "-c", script, repo, str(tmp_path / "img.png")], env=env,
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    big = subprocess.run([sys.executable, "-c", script, repo, str(tmp_path / "big.bin")], env=env,
+                         capture_output=True, text=True, timeout=120)
+    # hf_xet asks for the token itself and shows only the status: 501 on the
+    # Xet route (the JSON body says to set HF_HUB_DISABLE_XET=1; README too).
+    assert big.returncode != 0
+    assert "501" in big.stderr and "xet-write-token" in big.stderr
+    r = requests.get(f"{hangar.url}/api/spaces/{repo}/xet-write-token/main",
+                     headers=hangar.headers())
+    assert r.status_code == 501 and "HF_HUB_DISABLE_XET=1" in r.json()["error"]
 
 
 def test_corrupted_upload_is_refused_and_nothing_stored(hangar):

@@ -271,3 +271,49 @@ def test_create_with_options_and_duplicate(hangar):
     assert api.get_space_secrets("admin/copy") == {}
     with pytest.raises(Exception):
         api.duplicate_repo(repo, to_id="admin/copy", repo_type="space")
+
+
+def sse_json(url, headers, timeout, until=None):
+    events = []
+    deadline = time.time() + timeout
+    with requests.get(url, headers=headers, stream=True, timeout=timeout) as r:
+        assert r.headers["Content-Type"].startswith("text/event-stream")
+        try:
+            for raw in r.iter_lines(chunk_size=1):
+                if raw.startswith(b"data: {"):
+                    events.append(json.loads(raw[6:]))
+                    if until and until(events[-1]):
+                        break
+                if time.time() > deadline:
+                    break
+        except requests.exceptions.ConnectionError:
+            pass
+    return events
+
+
+def test_events_history_and_live(hangar):
+    import threading
+    api = client(hangar)
+    repo = deploy(hangar, "ev", "envapp")
+    wait_stage(hangar, repo, "RUNNING")
+    url = f"{hangar.url}/api/spaces/{repo}/events"
+    history = sse_json(url, hangar.headers(), timeout=2)
+    types = [e["type"] for e in history]
+    assert types[0] == "created"
+    assert "commit" in types and "build-started" in types and "build-succeeded" in types
+    stages = [e["data"]["stage"] for e in history if e["type"] == "stage"]
+    assert stages[-1] == "RUNNING" and "BUILDING" in stages
+    assert all(e["timestamp"].endswith("Z") for e in history)
+    # Live: a pause made while following shows up on the open stream.
+    got = []
+    t = threading.Thread(target=lambda: got.extend(sse_json(
+        url, hangar.headers(), timeout=15,
+        until=lambda e: e["type"] == "stage" and e["data"]["stage"] == "PAUSED")))
+    t.start()
+    time.sleep(1)
+    api.pause_space(repo)
+    t.join()
+    assert any(e["type"] == "paused" for e in got)
+    assert got[-1]["data"]["stage"] == "PAUSED"
+    with requests.get(url, stream=True, timeout=5) as r:  # public space: readable
+        assert r.status_code == 200

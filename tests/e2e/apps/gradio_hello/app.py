@@ -9,5 +9,5 @@ def greet(name):
     return f"Hello {name}!"
 
 
-demo = gr.Interface(fn=greet, inputs="text", outputs="text")
+demo = gr.Interface(fn=greet, inputs="text", outputs="text", api_name="predict")
 demo.launch()
