@@ -29,7 +29,7 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 VENV ?= $(HOME)/.cache/hangar/venv
 PYTEST ?= $(VENV)/bin/python -m pytest
 
-.PHONY: all deps run test unit e2e san format format-check clean install screenshots
+.PHONY: all deps run test unit e2e san format format-check clean install screenshots test-examples
 all: $(BUILD)/hangar
 
 deps:
@@ -89,6 +89,11 @@ unit: $(UNIT_BIN)
 
 e2e: $(BUILD)/san/hangar $(BUILD)/hangar
 	HANGAR_BIN=$(abspath $(BUILD))/san/hangar $(PYTEST) -q tests/e2e $(PYTEST_ARGS)
+
+# The example spaces including text-similarity, whose PyTorch is too heavy for make test.
+test-examples: deps all san
+	HANGAR_BIN=$(abspath $(BUILD))/san/hangar HANGAR_TEST_HEAVY_EXAMPLES=1 \
+		$(PYTEST) -q tests/e2e/test_examples.py $(PYTEST_ARGS)
 
 # PNGs of the main pages of the web UI into docs/screenshots (headless Chromium).
 screenshots: $(BUILD)/san/hangar
