@@ -587,3 +587,18 @@ def test_upload_folder_then_git_clone_gives_same_files_and_sha(hangar, tmp_path)
     log = subprocess.run(["git", "log", "-1", "--format=%an <%ae>"], cwd=dest, env=env,
                          capture_output=True, text=True, check=True).stdout.strip()
     assert log == "admin <admin@users.noreply.hangar>"
+
+
+def test_huggingface_js_client(hangar):
+    """@huggingface/hub (npm): createRepo, uploadFiles, listFiles, downloadFile, spaceInfo,
+    deleteRepo against Hangar through hubUrl."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+    js = Path(__file__).resolve().parents[1] / "js"
+    if not shutil.which("node") or not (js / "node_modules" / "@huggingface" / "hub").exists():
+        pytest.skip("node or @huggingface/hub missing: run make deps")
+    r = subprocess.run(["node", "hub_client.test.mjs", hangar.url, hangar.admin_token], cwd=js,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().endswith("ok")
