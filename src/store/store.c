@@ -317,15 +317,11 @@ int store_token_create(store *st, int64_t user_id, const char *role, const char 
     return STORE_OK;
 }
 
-int store_token_by_hash(store *st, const char *hash, store_token *token, store_user *user)
+/* Steps a bound "token t JOIN user u" query (columns as in store_token_by_hash)
+ * and finalizes it: STORE_OK with the row, STORE_NOTFOUND, or STORE_ERROR. */
+static int token_row(store *st, sqlite3_stmt *stmt, const char *what, store_token *token,
+                     store_user *user)
 {
-    sqlite3_stmt *stmt =
-        prepare(st, "SELECT t.id, t.user_id, t.role, t.display_name, t.created_ms,"
-                    " u.id, u.name, u.fullname, u.is_admin, u.created_ms"
-                    " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash=?");
-    if (!stmt)
-        return STORE_ERROR;
-    sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_STATIC);
     int rc = sqlite3_step(stmt);
     int result = STORE_NOTFOUND;
     if (rc == SQLITE_ROW) {
@@ -337,11 +333,23 @@ int store_token_by_hash(store *st, const char *hash, store_token *token, store_u
         read_user(stmt, 5, user);
         result = STORE_OK;
     } else if (rc != SQLITE_DONE) {
-        log_error("store", "token lookup: %s", sqlite3_errmsg(st->db));
+        log_error("store", "%s: %s", what, sqlite3_errmsg(st->db));
         result = STORE_ERROR;
     }
     sqlite3_finalize(stmt);
     return result;
+}
+
+int store_token_by_hash(store *st, const char *hash, store_token *token, store_user *user)
+{
+    sqlite3_stmt *stmt =
+        prepare(st, "SELECT t.id, t.user_id, t.role, t.display_name, t.created_ms,"
+                    " u.id, u.name, u.fullname, u.is_admin, u.created_ms"
+                    " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash=?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_STATIC);
+    return token_row(st, stmt, "token lookup", token, user);
 }
 
 /* ---- web UI sessions ---- */
@@ -388,22 +396,7 @@ int store_session_by_hash(store *st, const char *hash, store_token *token, store
         return STORE_ERROR;
     sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 2, util_now_ms());
-    int rc = sqlite3_step(stmt);
-    int result = STORE_NOTFOUND;
-    if (rc == SQLITE_ROW) {
-        token->id = sqlite3_column_int64(stmt, 0);
-        token->user_id = sqlite3_column_int64(stmt, 1);
-        copy_text(token->role, sizeof token->role, stmt, 2);
-        copy_text(token->display_name, sizeof token->display_name, stmt, 3);
-        token->created_ms = sqlite3_column_int64(stmt, 4);
-        read_user(stmt, 5, user);
-        result = STORE_OK;
-    } else if (rc != SQLITE_DONE) {
-        log_error("store", "session lookup: %s", sqlite3_errmsg(st->db));
-        result = STORE_ERROR;
-    }
-    sqlite3_finalize(stmt);
-    return result;
+    return token_row(st, stmt, "session lookup", token, user);
 }
 
 int store_session_delete(store *st, const char *hash)
