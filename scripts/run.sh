@@ -33,7 +33,8 @@ export HANGAR_UV_CACHE="${HANGAR_UV_CACHE:-$HOME/.cache/hangar/uv}"
 [ -x "$HOME/.cache/hangar/venv/bin/uv" ] && export HANGAR_UV="${HANGAR_UV:-$HOME/.cache/hangar/venv/bin/uv}"
 "$BIN" serve --listen "$LISTEN" --data "$DATA" --domain "$DOMAIN" "$@" &
 DAEMON=$!
-trap 'kill -TERM $DAEMON 2>/dev/null; wait $DAEMON' INT TERM
+# Ctrl-C or SIGTERM stop the daemon gracefully; run.sh exits with its status.
+trap 'kill -TERM $DAEMON 2>/dev/null; wait $DAEMON; exit $?' INT TERM
 for _ in $(seq 1 100); do
     curl -fsS "$URL/api/health" >/dev/null 2>&1 && break
     kill -0 $DAEMON 2>/dev/null || { echo "run: hangar exited; see above" >&2; exit 1; }

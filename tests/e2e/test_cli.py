@@ -610,7 +610,9 @@ def run_done_when(cli, hangar):
         time.sleep(3)  # -f keeps following the live log
         assert proc.poll() is None
     finally:
-        proc.send_signal(signal.SIGINT)
+        # SIGTERM, not SIGINT: a test run started in the background by a
+        # non-interactive shell has SIGINT ignored, and children inherit that.
+        proc.terminate()
         proc.wait(10)
 
     # Without -f the live log is printed and the command ends.
