@@ -64,6 +64,18 @@ void space_subdomain(const char *owner, const char *name, char out[SPACE_SUBDOMA
             c = '-';
         full[i] = c;
     }
+    /* A DNS label neither starts nor ends with '-': names may start or end
+     * with '_' (found by fuzz_names). */
+    size_t start = 0;
+    while (start < len && full[start] == '-')
+        start++;
+    while (len > start && full[len - 1] == '-')
+        len--;
+    memmove(full, full + start, len - start);
+    len -= start;
+    full[len] = '\0';
+    if (len == 0) /* "_/_": nothing of the name is left; the stored label stays unique */
+        len = (size_t)snprintf(full, sizeof full, "space");
     if (len <= SPACE_SUBDOMAIN_MAX) {
         memcpy(out, full, len + 1);
         return;

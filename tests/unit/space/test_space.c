@@ -54,6 +54,9 @@ static void test_subdomain(void **state)
     assert_string_equal(sub, "nimaboscarino-hotdog-gradio");
     space_subdomain("a", "b.c", sub);
     assert_string_equal(sub, "a-b-c");
+    /* '_' may start an owner or end a name; a DNS label may not start or end with '-'. */
+    space_subdomain("_owner", "name_", sub);
+    assert_string_equal(sub, "owner-name");
 
     char longa[97], longb[97], sub2[SPACE_SUBDOMAIN_MAX + 1];
     memset(longa, 'x', 96);
