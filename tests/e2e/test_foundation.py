@@ -231,8 +231,16 @@ def test_kill9_leaves_consistent_database(hangar_factory, tmp_path):
 
 def test_access_log_is_json(hangar):
     requests.get(hangar.url + "/api/health?x=1")
-    lines = [json.loads(l) for l in hangar.log().splitlines() if l.startswith("{")]
-    entry = [l for l in lines if l.get("url") == "/api/health?x=1"][-1]
+    # The line is written when the response ends, which may be just after the
+    # client has read it: give the daemon a moment.
+    deadline = time.time() + 5
+    while True:
+        lines = [json.loads(l) for l in hangar.log().splitlines() if l.startswith("{")]
+        found = [l for l in lines if l.get("url") == "/api/health?x=1"]
+        if found or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    entry = found[-1]
     assert entry["status"] == 200 and entry["method"] == "GET"
     assert "ms" in entry and "remote" in entry
 
