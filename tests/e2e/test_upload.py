@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from test_foundation import raw_request
+
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi  # noqa: E402
@@ -102,19 +104,7 @@ def post_commit(hangar, body, token=None, rev="main", space=SPACE, query=""):
 
 
 def raw_exchange(port, data, read_timeout=10.0):
-    with socket.create_connection(("127.0.0.1", port)) as s:
-        s.sendall(data)
-        s.settimeout(read_timeout)
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
+    return raw_request(port, data, read_timeout)
 
 
 # ---- the happy paths with the real client ------------------------------------------------
