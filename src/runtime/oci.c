@@ -11,6 +11,7 @@
  * and are counted in cmds. on_exit runs from the close callback of the last
  * handle once nothing is in flight, so the caller may free the instance there. */
 #include "runtime/oci.h"
+#include "lib/lines.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -633,11 +634,6 @@ void oci_shutdown(void)
 
 /* ---- instances ------------------------------------------------------------ */
 
-typedef struct line_buf {
-    char *data;
-    size_t len;
-} line_buf;
-
 typedef struct oci_instance {
     runtime_instance base; /* first: runtime.c dispatches on base.driver */
     uv_loop_t *loop;
@@ -658,7 +654,7 @@ typedef struct oci_instance {
     int open_handles;
     int open_pipes;
     int cmds; /* helper commands in flight */
-    line_buf lines[2];
+    lines_buf lines[2];
     char read_buf[OCI_READ_SIZE];
 
     pid_t pid;  /* the run client */
@@ -725,31 +721,15 @@ static void emit_line(oci_instance *inst, int stream, const char *line, size_t l
         inst->cb.on_line(&inst->base, stream, line, len, inst->arg);
 }
 
-static void lines_feed(oci_instance *inst, int stream, const char *data, size_t n)
+typedef struct line_target {
+    oci_instance *inst;
+    int stream;
+} line_target;
+
+static void emit_target(void *ctx, const char *line, size_t len)
 {
-    line_buf *lb = &inst->lines[stream - 1];
-    while (n > 0) {
-        const char *nl = memchr(data, '\n', n);
-        size_t take = nl ? (size_t)(nl - data) : n;
-        while (take > 0) {
-            size_t chunk = OCI_LINE_MAX - lb->len < take ? OCI_LINE_MAX - lb->len : take;
-            memcpy(lb->data + lb->len, data, chunk);
-            lb->len += chunk;
-            data += chunk;
-            n -= chunk;
-            take -= chunk;
-            if (lb->len == OCI_LINE_MAX) { /* an over-long line goes out in pieces */
-                emit_line(inst, stream, lb->data, lb->len);
-                lb->len = 0;
-            }
-        }
-        if (nl) {
-            emit_line(inst, stream, lb->data, lb->len);
-            lb->len = 0;
-            data++;
-            n--;
-        }
-    }
+    line_target *t = ctx;
+    emit_line(t->inst, t->stream, line, len);
 }
 
 static void maybe_finish(oci_instance *inst);
@@ -780,10 +760,8 @@ static void close_pipe(oci_instance *inst, int stream)
     uv_handle_t *h = (uv_handle_t *)&inst->out[stream - 1];
     if (uv_is_closing(h))
         return;
-    line_buf *lb = &inst->lines[stream - 1];
-    if (lb->len > 0)
-        emit_line(inst, stream, lb->data, lb->len);
-    lb->len = 0;
+    line_target t = {inst, stream};
+    lines_flush(&inst->lines[stream - 1], emit_target, &t);
     inst->open_pipes--;
     close_handle(h);
 }
@@ -801,7 +779,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     oci_instance *inst = s->data;
     int stream = (uv_pipe_t *)s == &inst->out[0] ? 1 : 2;
     if (n > 0) {
-        lines_feed(inst, stream, b->base, (size_t)n);
+        line_target t = {inst, stream};
+        lines_feed(&inst->lines[stream - 1], b->base, (size_t)n, emit_target, &t);
         return;
     }
     if (n == 0)
@@ -1399,6 +1378,7 @@ static oci_instance *instance_new(uv_loop_t *loop, const runtime_spec *spec,
     snprintf(inst->name, sizeof inst->name, "hangar-%s", spec->name);
     snprintf(inst->pidfile, sizeof inst->pidfile, "%s/%s.pid", oci.run_dir, inst->name);
     for (int i = 0; i < 2; i++) {
+        inst->lines[i].cap = OCI_LINE_MAX;
         inst->lines[i].data = malloc(OCI_LINE_MAX);
         if (!inst->lines[i].data) {
             instance_free(inst);

@@ -25,6 +25,7 @@
 #include "lib/log.h"
 #include "runtime/cgroup.h"
 #include "runtime/sandbox.h"
+#include "lib/lines.h"
 
 #define RUNTIME_LINE_MAX 8192 /* longer output lines are delivered in pieces */
 #define SANDBOX_STATUS_LINE_MAX 128
@@ -36,12 +37,6 @@
 enum { STREAM_STDOUT = 1, STREAM_STDERR = 2, STREAM_STATUS = 3 };
 
 typedef struct sandbox_instance sandbox_instance;
-
-typedef struct line_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-} line_buf;
 
 struct sandbox_instance {
     runtime_instance base; /* first: runtime.c dispatches on base.driver */
@@ -62,7 +57,7 @@ struct sandbox_instance {
     int open_handles;
     int open_pipes; /* out[0], out[1], status_pipe */
 
-    line_buf lines[3]; /* indexed by stream - 1 */
+    lines_buf lines[3]; /* indexed by stream - 1 */
     char status_line[SANDBOX_STATUS_LINE_MAX];
     char read_buf[SANDBOX_READ_SIZE];
 
@@ -151,40 +146,27 @@ static void emit_line(sandbox_instance *inst, int stream, const char *line, size
         inst->cb.on_line(&inst->base, stream, line, len, inst->arg);
 }
 
-static void lines_feed(sandbox_instance *inst, int stream, const char *data, size_t n)
+typedef struct line_target {
+    sandbox_instance *inst;
+    int stream;
+} line_target;
+
+static void emit_target(void *ctx, const char *line, size_t len)
 {
-    line_buf *lb = &inst->lines[stream - 1];
-    while (n > 0) {
-        const char *nl = memchr(data, '\n', n);
-        size_t take = nl ? (size_t)(nl - data) : n;
-        while (take > 0) {
-            size_t room = lb->cap - lb->len;
-            size_t chunk = take < room ? take : room;
-            memcpy(lb->data + lb->len, data, chunk);
-            lb->len += chunk;
-            data += chunk;
-            n -= chunk;
-            take -= chunk;
-            if (lb->len == lb->cap) { /* an over-long line goes out in pieces */
-                emit_line(inst, stream, lb->data, lb->len);
-                lb->len = 0;
-            }
-        }
-        if (nl) {
-            emit_line(inst, stream, lb->data, lb->len);
-            lb->len = 0;
-            data++;
-            n--;
-        }
-    }
+    line_target *t = ctx;
+    emit_line(t->inst, t->stream, line, len);
 }
 
-static void lines_flush(sandbox_instance *inst, int stream)
+static void lines_in(sandbox_instance *inst, int stream, const char *data, size_t n)
 {
-    line_buf *lb = &inst->lines[stream - 1];
-    if (lb->len > 0)
-        emit_line(inst, stream, lb->data, lb->len);
-    lb->len = 0;
+    line_target t = {inst, stream};
+    lines_feed(&inst->lines[stream - 1], data, n, emit_target, &t);
+}
+
+static void lines_end(sandbox_instance *inst, int stream)
+{
+    line_target t = {inst, stream};
+    lines_flush(&inst->lines[stream - 1], emit_target, &t);
 }
 
 static int stream_of(sandbox_instance *inst, uv_stream_t *s)
@@ -202,7 +184,7 @@ static void close_pipe(sandbox_instance *inst, uv_stream_t *s)
 {
     if (uv_is_closing((uv_handle_t *)s))
         return;
-    lines_flush(inst, stream_of(inst, s));
+    lines_end(inst, stream_of(inst, s));
     inst->open_pipes--;
     close_handle((uv_handle_t *)s);
     cleanup_kick(inst);
@@ -220,7 +202,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     sandbox_instance *inst = s->data;
     if (nread > 0) {
-        lines_feed(inst, stream_of(inst, s), buf->base, (size_t)nread);
+        lines_in(inst, stream_of(inst, s), buf->base, (size_t)nread);
         return;
     }
     if (nread == 0)
