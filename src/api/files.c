@@ -17,6 +17,7 @@
 #include "app/app.h"
 #include "git/repo.h"
 #include "lib/log.h"
+#include "lib/mime.h"
 #include "lib/util.h"
 #include "router/router.h"
 
@@ -161,54 +162,6 @@ static bool etag_matches(const char *header, const char *etag)
     return strcmp(header, "*") == 0 || strstr(header, etag) != NULL;
 }
 
-/* ---- content types ----------------------------------------------------------- */
-
-static const struct {
-    const char *ext;
-    const char *type;
-} content_types[] = {
-    {"html", "text/html; charset=utf-8"},
-    {"htm", "text/html; charset=utf-8"},
-    {"css", "text/css; charset=utf-8"},
-    {"js", "text/javascript; charset=utf-8"},
-    {"mjs", "text/javascript; charset=utf-8"},
-    {"json", "application/json"},
-    {"txt", "text/plain; charset=utf-8"},
-    {"md", "text/markdown; charset=utf-8"},
-    {"py", "text/x-python; charset=utf-8"},
-    {"yaml", "text/yaml; charset=utf-8"},
-    {"yml", "text/yaml; charset=utf-8"},
-    {"toml", "text/plain; charset=utf-8"},
-    {"csv", "text/csv; charset=utf-8"},
-    {"xml", "application/xml"},
-    {"svg", "image/svg+xml"},
-    {"png", "image/png"},
-    {"jpg", "image/jpeg"},
-    {"jpeg", "image/jpeg"},
-    {"gif", "image/gif"},
-    {"webp", "image/webp"},
-    {"ico", "image/x-icon"},
-    {"wasm", "application/wasm"},
-    {"pdf", "application/pdf"},
-    {"mp3", "audio/mpeg"},
-    {"wav", "audio/wav"},
-    {"mp4", "video/mp4"},
-    {"webm", "video/webm"},
-    {"woff", "font/woff"},
-    {"woff2", "font/woff2"},
-};
-
-static const char *content_type(const char *file)
-{
-    const char *base = strrchr(file, '/');
-    const char *dot = strrchr(base ? base + 1 : file, '.');
-    if (dot && dot[1])
-        for (size_t i = 0; i < sizeof content_types / sizeof content_types[0]; i++)
-            if (util_streq_nocase(dot + 1, content_types[i].ext))
-                return content_types[i].type;
-    return "application/octet-stream";
-}
-
 /* ---- streaming ---------------------------------------------------------------- */
 
 typedef struct download {
@@ -307,7 +260,7 @@ static void send_file(http_request *req, const char *repo, const char *sha, cons
     file_headers(req, sha, etag);
     /* User files are served from Hangar's own origin: never let a browser
      * sniff them into something else or run them with that origin. */
-    http_resp_header(req, "Content-Type", content_type(file));
+    http_resp_header(req, "Content-Type", mime_type(file));
     http_resp_header(req, "X-Content-Type-Options", "nosniff");
     http_resp_header(req, "Content-Security-Policy", "sandbox");
     if (partial)

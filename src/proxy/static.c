@@ -13,6 +13,7 @@
 
 #include "app/app.h"
 #include "lib/log.h"
+#include "lib/mime.h"
 #include "lib/util.h"
 #include "proxy/proxy.h"
 
@@ -75,58 +76,6 @@ static int tree_path(const char *url_path, char *out, size_t size)
         len += slen;
     }
     return 0;
-}
-
-static const char *content_type(const char *path)
-{
-    static const struct {
-        const char *ext;
-        const char *type;
-    } types[] = {
-        {"html", "text/html; charset=utf-8"},
-        {"htm", "text/html; charset=utf-8"},
-        {"css", "text/css; charset=utf-8"},
-        {"js", "text/javascript; charset=utf-8"},
-        {"mjs", "text/javascript; charset=utf-8"},
-        {"json", "application/json"},
-        {"map", "application/json"},
-        {"webmanifest", "application/manifest+json"},
-        {"txt", "text/plain; charset=utf-8"},
-        {"md", "text/markdown; charset=utf-8"},
-        {"csv", "text/csv; charset=utf-8"},
-        {"xml", "application/xml"},
-        {"svg", "image/svg+xml"},
-        {"png", "image/png"},
-        {"jpg", "image/jpeg"},
-        {"jpeg", "image/jpeg"},
-        {"gif", "image/gif"},
-        {"webp", "image/webp"},
-        {"avif", "image/avif"},
-        {"ico", "image/x-icon"},
-        {"bmp", "image/bmp"},
-        {"woff", "font/woff"},
-        {"woff2", "font/woff2"},
-        {"ttf", "font/ttf"},
-        {"otf", "font/otf"},
-        {"wasm", "application/wasm"},
-        {"pdf", "application/pdf"},
-        {"zip", "application/zip"},
-        {"gz", "application/gzip"},
-        {"mp3", "audio/mpeg"},
-        {"wav", "audio/wav"},
-        {"ogg", "audio/ogg"},
-        {"mp4", "video/mp4"},
-        {"webm", "video/webm"},
-        {"glb", "model/gltf-binary"},
-        {"gltf", "model/gltf+json"},
-    };
-    const char *slash = strrchr(path, '/');
-    const char *dot = strrchr(slash ? slash : path, '.');
-    if (dot)
-        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-            if (util_streq_nocase(dot + 1, types[i].ext))
-                return types[i].type;
-    return "application/octet-stream";
 }
 
 /* ---- reading the tree (on the thread pool) --------------------------------------- */
@@ -288,7 +237,7 @@ static int send_file(http_request *req, static_job *job)
         http_resp_end(req);
         return 304;
     }
-    http_resp_header(req, "Content-Type", content_type(job->path));
+    http_resp_header(req, "Content-Type", mime_type(job->path));
     const char *range = http_header_get(req, "Range");
     const char *if_range = http_header_get(req, "If-Range");
     size_t first = 0, last = 0;
