@@ -64,6 +64,7 @@ void serve_usage(void)
           "  --space-network MODE    network of containers (default none: loopback only;\n"
           "                          e.g. slirp4netns for outbound access)\n"
           "  --build-timeout SECS    time limit of a build (default 1800)\n"
+          "  --build-memory MB       memory limit of a build's sandbox (default 4096)\n"
           "  --debug                 verbose logging\n"
           "environment:\n"
           "  HANGAR_ADMIN_TOKEN      makes sure user admin exists holding this write token\n",
@@ -88,7 +89,8 @@ enum {
     O_IMAGE_STORE,
     O_BASE_IMAGE,
     O_SPACE_NETWORK,
-    O_BUILD_TIMEOUT
+    O_BUILD_TIMEOUT,
+    O_BUILD_MEMORY
 };
 
 /* Names and paths the engine reads (it gets them in configuration files and
@@ -122,6 +124,13 @@ static int parse_container_arg(app_config *cfg, int opt, const char *arg)
     case O_SPACE_NETWORK:
         return container_string("--space-network", arg, cfg->space_network,
                                 sizeof cfg->space_network);
+    case O_BUILD_MEMORY:
+        if (util_parse_int(arg, 64, 1 << 24, &n) == 0) {
+            cfg->build_memory = (uint64_t)n << 20;
+            return 0;
+        }
+        fprintf(stderr, "hangar serve: --build-memory is in MB, at least 64\n");
+        return -1;
     default: /* O_BUILD_TIMEOUT */
         if (util_parse_int(arg, 10, 7 * 86400, &n) == 0) {
             cfg->build_timeout_s = (int)n;
@@ -175,6 +184,7 @@ static int parse_args(app_config *cfg, int argc, char **argv)
         {"base-image", required_argument, NULL, O_BASE_IMAGE},
         {"space-network", required_argument, NULL, O_SPACE_NETWORK},
         {"build-timeout", required_argument, NULL, O_BUILD_TIMEOUT},
+        {"build-memory", required_argument, NULL, O_BUILD_MEMORY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -276,6 +286,7 @@ static int parse_args(app_config *cfg, int argc, char **argv)
         case O_BASE_IMAGE:
         case O_SPACE_NETWORK:
         case O_BUILD_TIMEOUT:
+        case O_BUILD_MEMORY:
             if (parse_container_arg(cfg, c, optarg) < 0)
                 return -1;
             break;

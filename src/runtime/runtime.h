@@ -40,6 +40,9 @@ typedef struct runtime_spec {
     const char *data_dir;        /* persistent directory mounted at /data, or NULL */
     const char *const *ro_binds; /* extra host paths made visible read-only at the same path,
                                     NULL-terminated (e.g. the shared virtualenv), or NULL */
+    const char *const *rw_binds; /* sandbox: host paths made visible read-write at the same
+                                    path, NULL-terminated (a build's environment and its
+                                    download cache), or NULL; oci: unused */
     const char *const *argv;     /* NULL-terminated; argv[0] is looked up in PATH of env.
                                     oci: NULL runs the image's own ENTRYPOINT and CMD */
     const char *const *env;      /* NULL-terminated "K=V" list: the whole environment

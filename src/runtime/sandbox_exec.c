@@ -57,6 +57,8 @@ typedef struct exec_spec {
     const char *data_dir;    /* or NULL */
     const char **ro_binds;   /* where they appear inside */
     const char **ro_sources; /* the same, resolved on the host */
+    const char **rw_binds;   /* read-write, likewise */
+    const char **rw_sources;
     const char **cgroups;
     char **argv;
     char **env;
@@ -167,6 +169,7 @@ static void spec_read(exec_spec *spec)
     spec->app_dir = json_str(root, "app_dir", true);
     spec->data_dir = json_str(root, "data_dir", false);
     spec->ro_binds = (const char **)json_strv(root, "ro_binds", false);
+    spec->rw_binds = (const char **)json_strv(root, "rw_binds", false);
     spec->cgroups = (const char **)json_strv(root, "cgroups", false);
     spec->argv = json_strv(root, "argv", true);
     spec->env = json_strv(root, "env", false);
@@ -182,6 +185,7 @@ static void spec_read(exec_spec *spec)
 static void spec_free(exec_spec *spec)
 {
     free(spec->ro_binds);
+    free(spec->rw_binds);
     free(spec->cgroups);
     free(spec->argv);
     free(spec->env);
@@ -367,19 +371,26 @@ static const char *resolve(const char *path)
     return real;
 }
 
+static const char **resolve_all(const char **paths)
+{
+    size_t n = 0;
+    while (paths[n])
+        n++;
+    const char **out = calloc(n + 1, sizeof *out);
+    if (!out)
+        die(SANDBOX_EXIT_SETUP, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        out[i] = resolve(paths[i]);
+    return out;
+}
+
 static void resolve_paths(exec_spec *spec)
 {
     spec->app_dir = resolve(spec->app_dir);
     if (spec->data_dir)
         spec->data_dir = resolve(spec->data_dir);
-    size_t n = 0;
-    while (spec->ro_binds[n])
-        n++;
-    spec->ro_sources = calloc(n + 1, sizeof *spec->ro_sources);
-    if (!spec->ro_sources)
-        die(SANDBOX_EXIT_SETUP, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        spec->ro_sources[i] = resolve(spec->ro_binds[i]);
+    spec->ro_sources = resolve_all(spec->ro_binds);
+    spec->rw_sources = resolve_all(spec->rw_binds);
 }
 
 /* Moves / to a scratch tmpfs with the host root below it at /oldroot: from
@@ -411,6 +422,8 @@ static void populate_root(const exec_spec *spec)
     mkdir_p(SANDBOX_NEWROOT "/dev");
     make_dev();
     /* after /tmp: a shared virtualenv may live below it */
+    for (size_t i = 0; spec->rw_binds[i]; i++)
+        bind_path(spec->rw_sources[i], spec->rw_binds[i], false);
     for (size_t i = 0; spec->ro_binds[i]; i++)
         bind_path(spec->ro_sources[i], spec->ro_binds[i], true);
     /* the child is PID 1 of the new pid namespace: this proc shows only it */
