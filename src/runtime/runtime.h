@@ -48,6 +48,10 @@ typedef struct runtime_spec {
     const char *const *env;      /* NULL-terminated "K=V" list: the whole environment
                                     (sandbox: HOME=/tmp is added when absent; oci: added
                                     to the image's ENV) */
+    /* host device nodes given to the space (its GPUs: /dev/nvidiaN and the
+     * driver's control nodes), absolute paths, NULL-terminated, or NULL.
+     * Each appears as /dev/<its file name>: sandbox: a bind; oci: --device */
+    const char *const *devices;
     /* "K=V" secrets, part of the environment too, that a driver keeps out of
      * sight (oci: in no `inspect` output and no command line), or NULL */
     const char *const *secret_env;

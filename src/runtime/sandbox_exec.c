@@ -59,6 +59,7 @@ typedef struct exec_spec {
     const char **ro_sources; /* the same, resolved on the host */
     const char **rw_binds;   /* read-write, likewise */
     const char **rw_sources;
+    const char **devices; /* host nodes in /dev, given to the app at the same name */
     const char **cgroups;
     char **argv;
     char **env;
@@ -170,6 +171,7 @@ static void spec_read(exec_spec *spec)
     spec->data_dir = json_str(root, "data_dir", false);
     spec->ro_binds = (const char **)json_strv(root, "ro_binds", false);
     spec->rw_binds = (const char **)json_strv(root, "rw_binds", false);
+    spec->devices = (const char **)json_strv(root, "devices", false);
     spec->cgroups = (const char **)json_strv(root, "cgroups", false);
     spec->argv = json_strv(root, "argv", true);
     spec->env = json_strv(root, "env", false);
@@ -186,6 +188,7 @@ static void spec_free(exec_spec *spec)
 {
     free(spec->ro_binds);
     free(spec->rw_binds);
+    free(spec->devices);
     free(spec->cgroups);
     free(spec->argv);
     free(spec->env);
@@ -333,7 +336,24 @@ static void share_system_dir(const char *dir)
         bind_path(dir, dir, true);
 }
 
-static void make_dev(void)
+/* A device node of the host, at /dev/<its name>: a plain bind, without the
+ * nodev of other binds (the /dev tmpfs itself allows nodes). A node missing
+ * on the host is an error: the space was promised it. */
+static void bind_device(const char *path)
+{
+    char from[PATH_MAX], to[PATH_MAX];
+    snprintf(from, sizeof from, SANDBOX_OLDROOT "%s", path);
+    snprintf(to, sizeof to, SANDBOX_NEWROOT "/dev/%s", strrchr(path, '/') + 1);
+    struct stat st;
+    if (stat(from, &st) < 0)
+        die(SANDBOX_EXIT_SETUP, "device %s: %s", path, strerror(errno));
+    if (!S_ISCHR(st.st_mode))
+        die(SANDBOX_EXIT_SETUP, "device %s: not a character device", path);
+    touch(to);
+    mount_or_die(from, to, NULL, MS_BIND, NULL);
+}
+
+static void make_dev(const exec_spec *spec)
 {
     mount_or_die("tmpfs", SANDBOX_NEWROOT "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
                  "mode=0755,size=64k");
@@ -356,6 +376,8 @@ static void make_dev(void)
         if (symlink(links[i][0], to) < 0)
             die(SANDBOX_EXIT_SETUP, "symlink %s: %s", to, strerror(errno));
     }
+    for (size_t i = 0; spec->devices[i]; i++)
+        bind_device(spec->devices[i]);
     mkdir_p(SANDBOX_NEWROOT "/dev/shm");
     mount_or_die("tmpfs", SANDBOX_NEWROOT "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV,
                  "mode=1777,size=" SANDBOX_SHM_SIZE);
@@ -420,7 +442,7 @@ static void populate_root(const exec_spec *spec)
     mount_or_die("tmpfs", SANDBOX_NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
                  "mode=1777,size=" SANDBOX_TMP_SIZE);
     mkdir_p(SANDBOX_NEWROOT "/dev");
-    make_dev();
+    make_dev(spec);
     /* after /tmp: a shared virtualenv may live below it */
     for (size_t i = 0; spec->rw_binds[i]; i++)
         bind_path(spec->rw_sources[i], spec->rw_binds[i], false);

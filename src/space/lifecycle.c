@@ -864,6 +864,8 @@ static void start_instance(lc_space *ls, build_job *job)
     if (inst->run_log)
         logs_set_masks(inst->run_log, masks, nmasks);
     const char *ro[] = {r->env_dir, NULL};
+    const char *devices[HARDWARE_MAX_GPUS + 8];
+    hardware_gpu_devices(ls->gpu_ids, ls->ngpus, devices, HARDWARE_MAX_GPUS + 8);
     char name[128];
     snprintf(name, sizeof name, "%s-space-%lld-%llu", a->instance_tag, (long long)ls->sp.id,
              (unsigned long long)inst->generation);
@@ -874,6 +876,7 @@ static void start_instance(lc_space *ls, build_job *job)
         .image = oci ? r->image : NULL,
         .data_dir = volume,
         .ro_binds = oci ? NULL : ro,
+        .devices = devices,
         .argv = argv[0] ? argv : NULL,
         .env = env,
         .secret_env = secrets,
