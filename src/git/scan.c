@@ -1,6 +1,8 @@
 #include "git/scan.h"
 
 #include <git2.h>
+#include <jansson.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,4 +236,76 @@ done:
     git_tree_free(new_tree);
     git_repository_free(repo);
     return rc;
+}
+
+/* ---- the post-receive hook ---------------------------------------------------------- */
+
+static bool zero_sha(const char *sha)
+{
+    return strspn(sha, "0") == strlen(sha);
+}
+
+/* Scans the refs named on stdin; -1 when some could not be read. */
+static int hook_scan_refs(scan_report *r, const char *repo, const scan_secret *secrets,
+                          size_t nsecrets)
+{
+    char line[1024];
+    int rc = 0;
+    while (fgets(line, sizeof line, stdin)) {
+        char old_sha[65], new_sha[65], ref[900];
+        if (sscanf(line, "%64s %64s %899s", old_sha, new_sha, ref) != 3 || zero_sha(new_sha))
+            continue; /* a deleted ref adds nothing */
+        if (strncmp(ref, "refs/heads/", 11) != 0 && strncmp(ref, "refs/tags/", 10) != 0)
+            continue;
+        if (scan_commits(r, repo, old_sha, new_sha, secrets, nsecrets) < 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+/* The report for the daemon: the data of a secret-warning event. */
+static void hook_write_report(const scan_report *r, const char *path)
+{
+    json_t *data = json_pack("{s:I, s:s%, s:s}", "count", (json_int_t)r->count, "message",
+                             r->text.data ? r->text.data : "", r->text.len, "via", "git push");
+    if (!data || json_dump_file(data, path, JSON_COMPACT) < 0)
+        fprintf(stderr, "hangar: could not record this warning as a space event\n");
+    json_decref(data);
+}
+
+int scan_hook_main(void)
+{
+    const char *data_dir = getenv("HANGAR_DATA");
+    const char *space_id = getenv("HANGAR_SCAN_SPACE");
+    const char *report = getenv("HANGAR_SCAN_REPORT");
+    const char *repo = getenv("GIT_DIR");
+    store *st = NULL;
+    scan_secret *secrets = NULL;
+    size_t nsecrets = 0;
+    scan_report r;
+    scan_report_init(&r);
+    /* log_* writes to stderr, which the pusher sees: only warnings matter there */
+    log_set_level(LOG_WARN);
+    git_libgit2_init();
+    if (data_dir && space_id && sodium_init() >= 0 && vault_open(data_dir) == 0 &&
+        store_open(data_dir, &st) == STORE_OK)
+        secrets = scan_secrets_load(st, strtoll(space_id, NULL, 10), &nsecrets);
+    if (hook_scan_refs(&r, repo ? repo : ".", secrets, nsecrets) < 0)
+        fprintf(stderr, "hangar: some of this push could not be scanned for credentials\n");
+    if (r.count) {
+        fprintf(stderr,
+                "hangar: this push adds what looks like credentials; it was accepted, but "
+                "anyone who can read this space can read them:\n%s"
+                "hangar: revoke them, and rewrite the history to remove them\n",
+                r.text.data);
+        if (report)
+            hook_write_report(&r, report);
+    }
+    scan_secrets_free(secrets, nsecrets);
+    scan_report_free(&r);
+    if (st)
+        store_close(st);
+    vault_close();
+    git_libgit2_shutdown();
+    return 0;
 }

@@ -47,4 +47,15 @@ void scan_secrets_free(scan_secret *secrets, size_t count);
 int scan_commits(scan_report *r, const char *repo_path, const char *old_sha, const char *new_sha,
                  const scan_secret *secrets, size_t nsecrets);
 
+/* The post-receive hook of a git push (`hangar __scan-push`, run by
+ * receive-pack in the repository): reads git's "old new ref" lines on stdin,
+ * scans each updated ref, and prints the findings to stderr, which git relays
+ * to the pusher as "remote:" lines. The space's secrets are read from
+ * $HANGAR_DATA (store and vault) in this process, so no value leaves it. The
+ * report, as the JSON data of a secret-warning event, goes to the file named
+ * by $HANGAR_SCAN_REPORT for the daemon to record. Always 0: a push is never
+ * refused for this. */
+#define SCAN_HOOK_COMMAND "__scan-push"
+int scan_hook_main(void);
+
 #endif
