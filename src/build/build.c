@@ -684,6 +684,39 @@ static void run_steps(build_job *job)
     run_next_step(job);
 }
 
+static void remove_work(uv_work_t *w)
+{
+    remove_tree(w->data);
+}
+
+static void remove_done(uv_work_t *w, int status)
+{
+    free(w->data);
+    free(w);
+}
+
+/* Moves an unfinished environment (a failed build's, or one a killed daemon
+ * left) out of the way and removes it in the thread pool: a half-installed
+ * gradio is thousands of files, seconds of the event loop. */
+static void discard_env(build_job *job, const char *dir)
+{
+    char aside[4300];
+    snprintf(aside, sizeof aside, "%s.old-%llu", dir, (unsigned long long)util_now_ms());
+    if (rename(dir, aside) < 0) {
+        if (errno != ENOENT)
+            remove_tree(dir);
+        return;
+    }
+    uv_work_t *w = malloc(sizeof *w);
+    if (w && (w->data = strdup(aside)) != NULL &&
+        uv_queue_work(job->a->loop, w, remove_work, remove_done) == 0)
+        return;
+    if (w)
+        free(w->data);
+    free(w);
+    remove_tree(aside);
+}
+
 static void prepare_env(build_job *job)
 {
     char python[64];
@@ -708,7 +741,7 @@ static void prepare_env(build_job *job)
         snprintf(job->result.env_dir + strlen(job->result.env_dir),
                  sizeof job->result.env_dir - strlen(job->result.env_dir), ".fresh");
     }
-    remove_tree(job->result.env_dir);
+    discard_env(job, job->result.env_dir);
     char parent[4200];
     snprintf(parent, sizeof parent, "%s/cache/envs", job->a->config.data_dir);
     util_mkdir_p(parent, 0755);
