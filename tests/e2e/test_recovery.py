@@ -11,6 +11,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -164,7 +165,7 @@ def test_kill_during_git_push(h, gitenv, tmp_path):
     acked = git(gitenv, work, "rev-parse", "HEAD").stdout.strip()
 
     # A big pack (random bytes do not compress) on its way when the daemon dies.
-    (work / "big.bin").write_bytes(os.urandom(48 << 20))
+    (work / "big.bin").write_bytes(os.urandom(24 << 20))
     git(gitenv, work, "add", "-A")
     git(gitenv, work, "commit", "-qm", "big")
     big = git(gitenv, work, "rev-parse", "HEAD").stdout.strip()
@@ -208,24 +209,24 @@ def test_kill_during_api_commits(h):
                 errors.append(e)
                 return
 
-    def upload():
-        # An LFS upload through huggingface_hub in flight.
-        try:
-            client(h).upload_file(path_or_fileobj=os.urandom(24 << 20), path_in_repo="w.bin",
-                                  repo_id=repo, repo_type="space")
-        except Exception as e:  # noqa: BLE001 - any failure: the daemon died under it
-            errors.append(e)
-
-    threads = [threading.Thread(target=commits), threading.Thread(target=upload)]
-    for t in threads:
-        t.start()
+    # An LFS upload through huggingface_hub in flight, in a process of its own
+    # (its retries against the dead port would outlast the test).
+    script = ("import os, sys; from huggingface_hub import HfApi; "
+              "HfApi(endpoint=sys.argv[1], token=sys.argv[2]).upload_file("
+              "path_or_fileobj=os.urandom(24 << 20), path_in_repo='w.bin', "
+              f"repo_id={repo!r}, repo_type='space')")
+    upload = subprocess.Popen([sys.executable, "-c", script, h.url, h.admin_token],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    thread = threading.Thread(target=commits)
+    thread.start()
     deadline = time.time() + 30
     while len(acked) < 5 and time.time() < deadline:
         time.sleep(0.05)
     kill_and_restart(h)
     stop.set()
-    for t in threads:
-        t.join(60)
+    thread.join(60)
+    upload.kill()
+    upload.wait()
     assert len(acked) >= 5, errors
     head = main_sha(h, repo)
     for sha in acked:
@@ -324,7 +325,7 @@ def test_killed_app_comes_back_within_its_backoff(h):
 def small_disk(tmp_path):
     mnt = tmp_path / "small" / "data"  # the daemon's log stays outside, in small/
     mnt.mkdir(parents=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m,mode=0700", "tmpfs", str(mnt)],
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(mnt)],
                    check=True)
     try:
         yield mnt
