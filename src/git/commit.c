@@ -164,11 +164,10 @@ static commit_result fail(commit_ctx *ctx, commit_result rc, const char *fmt, ..
 }
 
 /* Logs libgit2's last error with context; the client only learns "internal",
- * or that the disk is full. libgit2 leaves the failed write's errno (its own
- * message may be a stale one), so errno is read first. */
+ * or that the disk is full. */
 static commit_result git_fail(commit_ctx *ctx, const char *what, const char *repo_path)
 {
-    bool no_space = errno == ENOSPC || errno == EDQUOT;
+    bool no_space = repo_error_no_space();
     const git_error *e = git_error_last();
     log_error("commit", "%s in %s: %s", what, repo_path,
               no_space          ? strerror(ENOSPC)

@@ -392,3 +392,32 @@ def full_disk_checks(d, gitenv, tmp_path):
     assert requests.get(d.url + "/api/health").status_code == 200
     # The failed writes left no garbage behind: a small commit still fits.
     commit_raw(d, repo, {"small.txt": "fits"}, summary="small")
+
+    # A disk full to the last block: the database's writes fail too, each
+    # with an answer, and the daemon goes on serving reads.
+    filler = d.data_dir / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (64 << 10))
+                f.flush()
+        except OSError:
+            pass
+    r = requests.post(d.url + "/api/repos/create", headers=d.headers(),
+                      json={"name": "more", "type": "space", "sdk": "static"})
+    assert r.status_code == 507, (r.status_code, r.text)
+    assert "Not enough storage space" in r.headers["X-Error-Message"]
+    resp = requests.post(f"{d.url}/api/spaces/{repo}/commit/main",
+                         data=json.dumps({"key": "header", "value": {"summary": "s"}}) + "\n" +
+                         json.dumps({"key": "file", "value": {"path": "x.txt", "content": "eA==",
+                                                               "encoding": "base64"}}) + "\n",
+                         headers={**d.headers(), "Content-Type": "application/x-ndjson"})
+    assert resp.status_code == 507, (resp.status_code, resp.text)
+    assert "Not enough storage space" in resp.headers["X-Error-Message"]
+    assert requests.get(d.url + "/api/health").status_code == 200
+    r = requests.get(f"{d.url}/spaces/{repo}/resolve/main/index.html", headers=d.headers())
+    assert r.status_code == 200 and r.text == "<p>kept</p>\n"
+    filler.unlink()
+    commit_raw(d, repo, {"later.txt": "room again"}, summary="later")
+    client(d).create_repo("admin/more", repo_type="space", space_sdk="static")
+    check_storage(d)
