@@ -36,15 +36,23 @@ def repo(hangar, tmp_path):
     subprocess.run(["git", "clone", "-q", url, str(work)], env=env, check=True,
                    capture_output=True)
 
-    def push(files, message):
-        for path, content in files.items():
-            (work / path).parent.mkdir(parents=True, exist_ok=True)
-            (work / path).write_text(content)
-        subprocess.run(["git", "add", "-A"], cwd=work, env=env, check=True)
-        subprocess.run(["git", "commit", "-qm", message], cwd=work, env=env, check=True)
+    def push(files, message, then=None):
+        """Commits files (then a second commit of then, if given) and pushes."""
+        for step in (files, then):
+            if step is None:
+                continue
+            for path, content in step.items():
+                (work / path).parent.mkdir(parents=True, exist_ok=True)
+                if content is None:
+                    (work / path).unlink()
+                else:
+                    (work / path).write_text(content)
+            subprocess.run(["git", "add", "-A"], cwd=work, env=env, check=True)
+            subprocess.run(["git", "commit", "-qm", message], cwd=work, env=env, check=True)
         r = subprocess.run(["git", "push", "origin", "main"], cwd=work, env=env,
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
+        assert "Sanitizer" not in r.stderr, r.stderr  # the hook is this (test) build
         return r.stderr
     return push
 
@@ -93,6 +101,15 @@ def test_push_with_credentials_is_accepted_and_warned(hangar, repo):
     assert HF_TOKEN not in json.dumps(events)
     # The hook's report file was consumed.
     assert list((hangar.data_dir / "cache" / "scan").iterdir()) == []
+
+
+def test_key_added_and_removed_within_one_push_is_warned(hangar, repo):
+    # The tip does not have it, the history a clone gets does.
+    out = repo({"index.html": "<p>hi</p>\n", "old.env": f"HF={HF_TOKEN}\n"}, "add",
+               then={"old.env": None})
+    warnings = remote_warnings(out)
+    assert len(warnings) == 1 and "old.env line 1" in warnings[0], out
+    assert len(secret_events(hangar)) == 1
 
 
 def test_push_with_the_space_secret_value_is_warned_without_showing_it(hangar, repo):
