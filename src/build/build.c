@@ -505,7 +505,10 @@ static void run_next_step(build_job *job)
         snprintf(cache, sizeof cache, "UV_CACHE_DIR=%s", uv_cache);
     else
         snprintf(cache, sizeof cache, "UV_CACHE_DIR=%s/cache/uv", job->a->config.data_dir);
-    char *env[64] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", cache,
+    /* Names the daemon's steps, so that its next start can find those a SIGKILL left. */
+    char tag[64];
+    snprintf(tag, sizeof tag, BUILD_TAG_VAR "=%s", job->a->instance_tag);
+    char *env[64] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", cache, tag,
                      "UV_PYTHON_DOWNLOADS=never", "UV_NO_PROGRESS=1", "PIP_NO_INPUT=1",
                      /* The environment is mounted read-only in spaces: without .pyc files
                       * made here every start would compile gradio again (seconds). */

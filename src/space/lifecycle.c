@@ -1255,18 +1255,22 @@ static void init_space(const space *sp, void *arg)
         update_stage(ls);
 }
 
-/* Whether process pid works in one of the directories (each ending in '/'). */
-static bool works_in(const char *pid, char dirs[][4200], size_t ndirs)
+/* Whether process pid has the variable entry ("K=V") in its environment. */
+static bool has_env_entry(const char *pid, const char *entry)
 {
-    char link[64], cwd[4200];
-    snprintf(link, sizeof link, "/proc/%s/cwd", pid);
-    ssize_t n = readlink(link, cwd, sizeof cwd - 2);
-    if (n <= 0)
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%s/environ", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
         return false;
-    cwd[n] = '/'; /* so that DATA/builds itself matches DATA/builds/ */
-    cwd[n + 1] = '\0';
-    for (size_t i = 0; i < ndirs; i++)
-        if (util_has_prefix(cwd, dirs[i]))
+    char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    size_t len = strlen(entry);
+    /* entries are NUL-separated: match a whole one */
+    for (size_t at = 0; at < n; at += strnlen(text + at, n - at) + 1)
+        if (n - at >= len && memcmp(text + at, entry, len) == 0 &&
+            (at + len == n || text[at + len] == '\0'))
             return true;
     return false;
 }
@@ -1274,23 +1278,20 @@ static bool works_in(const char *pid, char dirs[][4200], size_t ndirs)
 /* A daemon killed with SIGKILL leaves its build steps running (each is a
  * session of its own, so nothing stops them): a uv that keeps writing into
  * the environment the new build is about to remove and remake. Before this
- * daemon starts any child, every process working in DATA/builds or
- * DATA/cache is such a leftover; each is killed and waited for (briefly). */
-static void kill_stale_builds(const char *data_dir)
+ * daemon starts any child, every process carrying this data directory's
+ * build tag is such a leftover; each is killed and waited for (briefly). */
+static void kill_stale_builds(const char *instance_tag)
 {
-    char real[4096], dirs[2][4200];
+    char entry[64];
     pid_t pids[256];
     size_t npids = 0;
-    if (!realpath(data_dir, real))
-        return;
-    snprintf(dirs[0], sizeof dirs[0], "%s/builds/", real);
-    snprintf(dirs[1], sizeof dirs[1], "%s/cache/", real);
+    snprintf(entry, sizeof entry, BUILD_TAG_VAR "=%s", instance_tag);
     DIR *d = opendir("/proc");
     if (!d)
         return;
     struct dirent *e;
     while ((e = readdir(d)) != NULL && npids < sizeof pids / sizeof pids[0]) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9' || !works_in(e->d_name, dirs, 2))
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || !has_env_entry(e->d_name, entry))
             continue;
         pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
         if (pid != getpid() && kill(pid, SIGKILL) == 0)
@@ -1334,7 +1335,7 @@ int lifecycle_init(app *a)
      * die with the daemon only when it exits cleanly): stop them before the
      * spaces start again, so that no app runs twice or holds on to /data. */
     runtime_cleanup_stale(a->instance_tag);
-    kill_stale_builds(a->config.data_dir);
+    kill_stale_builds(a->instance_tag);
     store_space_query q = {.viewer_admin = true, .limit = 1 << 30, .sort = "createdAt"};
     return store_space_list(a->store, &q, init_space, a) < 0 ? -1 : 0;
 }
