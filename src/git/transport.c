@@ -19,6 +19,7 @@
  * the space's secret-warning event once receive-pack has exited. */
 #include "git/transport.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -914,6 +915,20 @@ static int write_hook(const char *exe)
     return 0;
 }
 
+/* Reports a killed daemon never read: their pushes are long answered. */
+static void remove_stale_reports(void)
+{
+    DIR *d = opendir(hooks.scan_dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.')
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
 int transport_init(app *a)
 {
     char exe[4096];
@@ -935,5 +950,6 @@ int transport_init(app *a)
         hooks.hooks_dir[0] = '\0';
         return -1;
     }
+    remove_stale_reports();
     return 0;
 }

@@ -134,3 +134,14 @@ def test_clean_push_has_no_warning(hangar, repo):
     out = repo({"index.html": "<p>hf_short and xhf_" + "a" * 34 + "b</p>\n"}, "clean")
     assert "warning" not in out and "credential" not in out, out
     assert secret_events(hangar) == []
+
+
+def test_reports_a_killed_daemon_left_are_removed_at_start(hangar):
+    # The hook wrote it, the daemon was killed before it read it.
+    stale = hangar.data_dir / "cache" / "scan" / "1-1.json"
+    stale.write_text('{"count": 1, "message": "warning: x", "via": "git push"}')
+    assert hangar.stop(sig=9) == -9
+    hangar.start()
+    assert not stale.exists()
+    hook = (hangar.data_dir / "hooks" / "post-receive").read_text()
+    assert "__scan-push" in hook and os.access(hangar.data_dir / "hooks" / "post-receive", os.X_OK)
