@@ -11,7 +11,8 @@
 #include "auth/vault.h"
 #include "lib/log.h"
 
-#define SCAN_BLOB_MAX (32u * 1024 * 1024) /* larger blobs are not read */
+#define SCAN_BLOB_MAX (32u * 1024 * 1024)         /* larger blobs are not read */
+#define SCAN_PUSH_BYTES_MAX ((uint64_t)512 << 20) /* files read for one ref of a push */
 
 void scan_report_init(scan_report *r)
 {
@@ -182,6 +183,7 @@ typedef struct diff_ctx {
     scan_report *r;
     const scan_secret *secrets;
     size_t nsecrets;
+    uint64_t bytes; /* read so far, up to SCAN_PUSH_BYTES_MAX */
 } diff_ctx;
 
 static int on_delta(const git_diff_delta *delta, float progress, void *arg)
@@ -193,6 +195,13 @@ static int on_delta(const git_diff_delta *delta, float progress, void *arg)
     if (delta->new_file.size > SCAN_BLOB_MAX ||
         git_blob_lookup(&blob, d->repo, &delta->new_file.id) < 0)
         return 0;
+    d->bytes += (uint64_t)git_blob_rawsize(blob);
+    if (d->bytes > SCAN_PUSH_BYTES_MAX) {
+        /* the pusher waits for the hook: stop, and say the scan is partial */
+        git_blob_free(blob);
+        git_error_set_str(GIT_ERROR_INVALID, "more than the scan's limit of bytes to read");
+        return -1;
+    }
     scan_file(d->r, delta->new_file.path, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob),
               d->secrets, d->nsecrets);
     git_blob_free(blob);
@@ -275,7 +284,7 @@ int scan_commits(scan_report *r, const char *repo_path, const char *old_sha, con
     int rc = -1;
     if (git_repository_open_bare(&repo, repo_path) < 0)
         goto done;
-    diff_ctx d = {repo, r, secrets, nsecrets};
+    diff_ctx d = {repo, r, secrets, nsecrets, 0};
     rc = scan_range(repo, old_sha, new_sha, &d);
 done:
     if (rc < 0) {
