@@ -114,8 +114,14 @@ bool ops_space_create(app *a, const store_user *actor, const char *owner_name, c
     space_repo_path(a->config.data_dir, sp.owner, sp.name, repo, sizeof repo);
     repo_remove(repo);
     int rc = copy_from ? repo_clone_bare(copy_from, repo) : repo_init_bare(repo);
-    if (rc < 0)
+    if (rc < 0) {
+        bool no_space = repo_error_no_space();
+        repo_remove(repo); /* what a full disk let it write */
+        if (no_space)
+            return fail(err, 507, NULL, "Not enough storage space on the server to create %s",
+                        sp.full_id);
         return fail(err, 500, NULL, "Could not create the repository of %s", sp.full_id);
+    }
     if (copy_from && repo_head(repo, sp.sha) < 0)
         sp.sha[0] = '\0';
     rc = store_space_create(a->store, &sp);

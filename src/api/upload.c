@@ -576,6 +576,8 @@ static int commit_status(commit_result rc, const char **code)
         return 404;
     case COMMIT_CONFLICT:
         return 409;
+    case COMMIT_NO_SPACE:
+        return 507;
     default:
         return 500;
     }

@@ -14,6 +14,7 @@
 #include "auth/auth.h"
 #include "git/repo.h"
 #include "git/source.h"
+#include "git/transport.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "router/router.h"
@@ -488,6 +489,7 @@ int serve_main(int argc, char **argv)
         store_close(a->store);
         return 1;
     }
+    transport_init(a); /* without it pushes work, unscanned */
     if (source_init(a) < 0)
         log_error("serve", "cannot load tracked repositories: they will not be polled");
     log_info("serve", "hangar %s listening on %s (port %d), data in %s", HANGAR_VERSION,

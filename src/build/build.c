@@ -599,10 +599,12 @@ static void run_next_step(build_job *job)
     logs_appendf(job->log, "--> %s: %s", st->what, cmd.data);
     buf_free(&cmd);
 
-    char cache[4300], tmpdir[4300];
+    char cache[4300], tmpdir[4300], tag[64];
     snprintf(cache, sizeof cache, "UV_CACHE_DIR=%s", job->uv_cache);
     snprintf(tmpdir, sizeof tmpdir, "TMPDIR=%s", job->tmp_dir);
-    char *env[64] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", cache,
+    /* Names the daemon's steps, so that its next start can find those a SIGKILL left. */
+    snprintf(tag, sizeof tag, BUILD_TAG_VAR "=%s", job->a->instance_tag);
+    char *env[64] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", cache, tag,
                      "UV_PYTHON_DOWNLOADS=never", "UV_NO_PROGRESS=1", "PIP_NO_INPUT=1",
                      /* The environment is mounted read-only in spaces: without .pyc files
                       * made here every start would compile gradio again (seconds). */
@@ -868,6 +870,39 @@ static void after_prep(uv_work_t *w, int status)
     run_steps(job);
 }
 
+static void remove_work(uv_work_t *w)
+{
+    remove_tree(w->data);
+}
+
+static void remove_done(uv_work_t *w, int status)
+{
+    free(w->data);
+    free(w);
+}
+
+/* Moves an unfinished environment (a failed build's, or one a killed daemon
+ * left) out of the way and removes it in the thread pool: a half-installed
+ * gradio is thousands of files, seconds of the event loop. */
+static void discard_env(build_job *job, const char *dir)
+{
+    char aside[4300];
+    snprintf(aside, sizeof aside, "%s.old-%llu", dir, (unsigned long long)util_now_ms());
+    if (rename(dir, aside) < 0) {
+        if (errno != ENOENT)
+            remove_tree(dir);
+        return;
+    }
+    uv_work_t *w = malloc(sizeof *w);
+    if (w && (w->data = strdup(aside)) != NULL &&
+        uv_queue_work(job->a->loop, w, remove_work, remove_done) == 0)
+        return;
+    if (w)
+        free(w->data);
+    free(w);
+    remove_tree(aside);
+}
+
 static void prepare_env(build_job *job)
 {
     char python[64];
@@ -892,7 +927,7 @@ static void prepare_env(build_job *job)
         snprintf(job->result.env_dir + strlen(job->result.env_dir),
                  sizeof job->result.env_dir - strlen(job->result.env_dir), ".fresh");
     }
-    remove_tree(job->result.env_dir);
+    discard_env(job, job->result.env_dir);
     plan_env(job, python);
     job->prep.data = job;
     int rc = uv_queue_work(job->a->loop, &job->prep, prep_work, after_prep);

@@ -22,6 +22,9 @@
 #ifndef HANGAR_BUILD_H
 #define HANGAR_BUILD_H
 
+/* In the environment of every build step, with the daemon's instance tag. */
+#define BUILD_TAG_VAR "HANGAR_BUILD"
+
 #include <stdbool.h>
 
 #include "app/app.h"

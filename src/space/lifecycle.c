@@ -1,8 +1,10 @@
 #include "space/lifecycle.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <sodium.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1256,6 +1258,74 @@ static void init_space(const space *sp, void *arg)
         update_stage(ls);
 }
 
+/* Whether process pid has the variable entry ("K=V") in its environment. */
+static bool has_env_entry(const char *pid, const char *entry)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%s/environ", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    size_t len = strlen(entry);
+    /* entries are NUL-separated: match a whole one */
+    for (size_t at = 0; at < n; at += strnlen(text + at, n - at) + 1)
+        if (n - at >= len && memcmp(text + at, entry, len) == 0 &&
+            (at + len == n || text[at + len] == '\0'))
+            return true;
+    return false;
+}
+
+/* A daemon killed with SIGKILL leaves its build steps running (each is a
+ * session of its own, so nothing stops them): a uv that keeps writing into
+ * the environment the new build is about to remove and remake. Before this
+ * daemon starts any child, every process carrying this data directory's
+ * build tag is such a leftover; each is killed and waited for (briefly). */
+static void kill_stale_builds(const char *instance_tag)
+{
+    char entry[64];
+    pid_t pids[256];
+    size_t npids = 0;
+    snprintf(entry, sizeof entry, BUILD_TAG_VAR "=%s", instance_tag);
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && npids < sizeof pids / sizeof pids[0]) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || !has_env_entry(e->d_name, entry))
+            continue;
+        pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
+        if (pid != getpid() && kill(pid, SIGKILL) == 0)
+            pids[npids++] = pid;
+    }
+    closedir(d);
+    if (npids)
+        log_warn("lifecycle", "killed %zu build process(es) left by a previous run", npids);
+    /* Their parent (init, or a subreaper) reaps them; until then they may still write. */
+    for (int tries = 0; tries < 200; tries++) {
+        size_t alive = 0;
+        for (size_t i = 0; i < npids; i++) {
+            char stat[64], text[512];
+            snprintf(stat, sizeof stat, "/proc/%d/stat", (int)pids[i]);
+            FILE *f = fopen(stat, "re");
+            if (!f)
+                continue;
+            size_t n = fread(text, 1, sizeof text - 1, f);
+            fclose(f);
+            text[n] = '\0';
+            const char *st = strrchr(text, ')');
+            if (st && st[1] == ' ' && st[2] != 'Z' && st[2] != 'X')
+                alive++;
+        }
+        if (!alive)
+            return;
+        usleep(10 * 1000);
+    }
+    log_warn("lifecycle", "build processes of a previous run are still exiting");
+}
+
 int lifecycle_init(app *a)
 {
     state.build_concurrency = a->config.build_concurrency > 0 ? a->config.build_concurrency : 1;
@@ -1268,6 +1338,7 @@ int lifecycle_init(app *a)
      * die with the daemon only when it exits cleanly): stop them before the
      * spaces start again, so that no app runs twice or holds on to /data. */
     runtime_cleanup_stale(a->instance_tag);
+    kill_stale_builds(a->instance_tag);
     store_space_query q = {.viewer_admin = true, .limit = 1 << 30, .sort = "createdAt"};
     return store_space_list(a->store, &q, init_space, a) < 0 ? -1 : 0;
 }
