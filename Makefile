@@ -103,6 +103,14 @@ screenshots: $(BUILD)/san/hangar
 	HANGAR_BIN=$(abspath $(BUILD))/san/hangar HANGAR_SCREENSHOTS=$(abspath docs/screenshots) \
 		$(PYTEST) -q tests/e2e/test_ui.py -k screenshots
 
+# Benchmarks, never part of make test (root: the spaces run in the sandbox).
+# ROUNDS=N sets bench/wake's number of wakes (default 20).
+.PHONY: bench-proxy bench-wake
+bench-proxy:
+	BUILD=$(BUILD) ./bench/proxy
+bench-wake:
+	BUILD=$(BUILD) ./bench/wake $(ROUNDS)
+
 test: deps
 	@if command -v podman >/dev/null 2>&1; then $(MAKE) --no-print-directory base-image; fi
 	@$(MAKE) --no-print-directory all san

@@ -24,7 +24,14 @@
 #include "space/events.h"
 #include "store/store.h"
 
-#define HEALTH_INTERVAL_MS 150
+/* Health probes come often while an app is young and less often as its start
+ * drags on (a twentieth of the time so far, within these bounds): a probe
+ * finds an app at most ~5% of its own start time after it answers (a 300 ms
+ * app within 15 ms, so a wake adds little to the start), and a Gradio app
+ * taking 20 s is not polled a hundred times a second. */
+#define HEALTH_FIRST_MS 5
+#define HEALTH_INTERVAL_MIN_MS 10
+#define HEALTH_INTERVAL_MAX_MS 150
 #define STOP_GRACE_MS 10000
 #define CRASH_WINDOW_MS (10 * 60 * 1000)
 #define CRASH_LIMIT 5
@@ -622,11 +629,20 @@ static void startup_timed_out(lc_instance *inst)
     update_stage(ls);
 }
 
+static uint64_t health_interval(const lc_instance *inst)
+{
+    uint64_t next = (util_mono_ms() - inst->started_ms) / 20;
+    if (next < HEALTH_INTERVAL_MIN_MS)
+        return HEALTH_INTERVAL_MIN_MS;
+    return next > HEALTH_INTERVAL_MAX_MS ? HEALTH_INTERVAL_MAX_MS : next;
+}
+
 static void on_health_timer(uv_timer_t *t)
 {
     lc_instance *inst = t->data;
     if (inst->state != INST_STARTING || inst->stop_requested)
         return;
+    uv_timer_set_repeat(t, health_interval(inst));
     if (util_mono_ms() > inst->deadline_ms) {
         startup_timed_out(inst);
         return;
@@ -913,7 +929,7 @@ static void start_instance(lc_space *ls, build_job *job)
         ls->next = inst;
     else
         ls->current = inst;
-    uv_timer_start(&inst->health_timer, on_health_timer, 50, HEALTH_INTERVAL_MS);
+    uv_timer_start(&inst->health_timer, on_health_timer, HEALTH_FIRST_MS, HEALTH_INTERVAL_MIN_MS);
 }
 
 static void stop_instance(lc_instance *inst)

@@ -12,6 +12,9 @@ import requests
 
 from spaces_util import (APPS, app_get, client, commit_raw, deploy, runtime,
                          sse_events, wait_stage)
+from test_ui import ROOT, browser_ready
+
+GRADIO_TEST = ROOT / "tests" / "js" / "gradio.test.mjs"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox runtime needs root")
 
@@ -40,6 +43,16 @@ def test_gradio_app_runs_and_answers(hangar):
     assert out.returncode == 0, out.stderr[-2000:]
     result = out.stdout.strip().splitlines()[-1]
     assert result == "Hello world!"
+    # And in Chromium at http://admin-hello.localhost:PORT/ (issue 5): the page,
+    # its assets and the queue's server-sent events through the proxy
+    # (tests/js/gradio.test.mjs). Here rather than in a file of its own: the
+    # space is built and running already.
+    if browser_ready():
+        r = subprocess.run(["node", str(GRADIO_TEST), f"http://admin-hello.localhost:{hangar.port}/"],
+                           capture_output=True, text=True, timeout=240)
+        print(r.stdout)
+        assert r.returncode == 0 and "not ok" not in r.stdout, \
+            f"{r.stdout}\n{r.stderr}\n--- daemon log ---\n{hangar.log()[-4000:]}"
 
 
 def test_streamlit_app_runs(hangar):
