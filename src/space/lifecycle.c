@@ -1023,9 +1023,15 @@ int lifecycle_acquire(app *a, const space *sp, lifecycle_ready_cb cb, void *arg,
             snprintf(msg, msgsize, "%s", ls->error);
             return LIFECYCLE_UNAVAILABLE;
         }
-        if (ls->sleeping)
+        if (ls->sleeping && !state.shutting_down) {
+            /* A wake starts from the build kept on disk at once: it never waits
+             * in the queue behind another space's build (minutes, with
+             * --build-concurrency 1), so it may run beside those builds. */
             events_add(a, ls->sp.id, "wake", NULL);
-        schedule_build(ls); /* wakes from the cached build */
+            run_build(ls);
+        } else {
+            schedule_build(ls);
+        }
     }
     lc_waiter *w = calloc(1, sizeof *w);
     if (!w) {

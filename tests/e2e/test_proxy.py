@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from conftest import Hangar
-from spaces_util import app_get, client, deploy, wait_stage
+from spaces_util import app_get, client, commit_raw, deploy, runtime, sse_events, wait_stage
 
 README = """---
 title: Demo
@@ -476,6 +476,42 @@ def test_sleeping_space_wakes_for_api_clients_and_browsers(running):
     paused = app_get(h, "admin-nap", "/hello")
     assert paused.status_code == 503 and "paused" in paused.text
     assert paused.headers["Retry-After"] == "5"
+
+
+SLOW_SETUP = """
+import time, sys
+time.sleep(90)  # a build that holds the only build slot
+sys.exit(1)
+"""
+
+
+@needs_root
+def test_wake_does_not_wait_behind_a_build(running):
+    """With one build at a time (the default), a sleeping space still wakes
+    at once while another space's build holds the slot."""
+    h = running
+    api = client(h)
+    repo = deploy(h, "doze", None, files={"README.md": APP_README, "app.py": BACKEND.read_text()})
+    wait_stage(h, repo, "RUNNING", timeout=600)
+    api.set_space_sleep_time(repo, 1)
+    wait_stage(h, repo, "SLEEPING", timeout=60)
+    busy = deploy(h, "busy", None)
+    commit_raw(h, busy, {"README.md": APP_README, "app.py": "", "requirements.txt": "./slow\n",
+                         "slow/setup.py": SLOW_SETUP})
+    # Its slow step is running: the slot is taken.
+    lines = sse_events(f"{h.url}/api/spaces/{busy}/logs/build", h.headers(), timeout=120,
+                       until=lambda l: "--> installing" in l)
+    assert any("--> installing" in l for l in lines), lines
+    time.sleep(1)
+    assert runtime(h, busy)["stage"] == "BUILDING"
+    t0 = time.time()
+    r = app_get(h, "admin-doze", "/hello", timeout=60)
+    woke = time.time() - t0
+    assert r.status_code == 200 and r.text == "hello world\n", r.text
+    assert runtime(h, busy)["stage"] == "BUILDING"  # still holding the slot
+    assert woke < 20, f"the wake waited {woke:.1f} s"
+    api.delete_repo(busy, repo_type="space")
+    api.set_space_sleep_time(repo, -1)
 
 
 @needs_root
