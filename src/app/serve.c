@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "api/lfsapi.h"
@@ -412,6 +413,25 @@ static void on_signal(uv_signal_t *sig, int signum)
     lifecycle_shutdown(&the_app, on_spaces_stopped);
 }
 
+/* Every connection is a descriptor, and the usual soft limit (1024) would
+ * stop Hangar far below what the host allows it: the soft limit is raised to
+ * the hard one. (The sandbox and the oci driver set their own for apps.) */
+static void raise_nofile_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        log_warn("serve", "cannot raise the open files limit from %llu: %s",
+                 (unsigned long long)was, strerror(errno));
+        return;
+    }
+    log_info("serve", "open files limit raised from %llu to %llu", (unsigned long long)was,
+             (unsigned long long)rl.rlim_cur);
+}
+
 int serve_main(int argc, char **argv)
 {
     app *a = &the_app;
@@ -427,6 +447,7 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile_limit();
     repo_global_init();
     if (prepare_data_dir(a->config.data_dir) < 0)
         return 1;
