@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -26,6 +27,19 @@
 #include "auth/vault.h"
 
 static app the_app;
+
+/* glibc keeps its main heap at its high-water mark: a burst (a thousand
+ * commits queueing their builds, a thousand clients) left the daemon's RSS
+ * there for good (45 MB with 6 MB in use, after 300 spaces were created and
+ * built). Every TRIM_EVERY_MS what is free goes back to the system. */
+#define TRIM_EVERY_MS 10000
+static uv_timer_t trim_timer;
+
+static void on_trim_timer(uv_timer_t *t)
+{
+    (void)t;
+    malloc_trim(0);
+}
 static uv_signal_t sig_term, sig_int;
 static int exit_code;
 
@@ -500,6 +514,9 @@ int serve_main(int argc, char **argv)
     }
     if (source_init(a) < 0)
         log_error("serve", "cannot load tracked repositories: they will not be polled");
+    uv_timer_init(a->loop, &trim_timer);
+    uv_timer_start(&trim_timer, on_trim_timer, TRIM_EVERY_MS, TRIM_EVERY_MS);
+    uv_unref((uv_handle_t *)&trim_timer);
     log_info("serve", "hangar %s listening on %s (port %d), data in %s", HANGAR_VERSION,
              a->config.listen, a->port, a->config.data_dir);
 
