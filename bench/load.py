@@ -236,6 +236,16 @@ def bench_proxy(d, work, clients, duration):
           f"before, peak {peak / 1024:.1f} MB under load", flush=True)
     if rows[0][4] != 0:
         print(rows[0][5], file=sys.stderr)
+        statuses, notes = {}, []
+        for line in d.log.read_text(errors="replace").splitlines():
+            if line.startswith('{"type":"access"'):
+                st = json.loads(line).get("status", 0)
+                if st >= 400:
+                    statuses[st] = statuses.get(st, 0) + 1
+            elif " warn " in line or " error " in line:
+                notes.append(line)
+        print(f"daemon's answers >= 400: {statuses}; its last warnings:", file=sys.stderr)
+        print("\n".join(notes[-15:]), file=sys.stderr)
         raise SystemExit(f"bench/load: {rows[0][4]} errors through the proxy")
 
 
