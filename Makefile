@@ -122,6 +122,14 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@./scripts/run.sh
 
+# Load (issue 11; not part of make test, about 10 minutes): 1,000 keep-alive
+# clients through the proxy beside a direct baseline, then 1,000 spaces of which
+# 50 run, with the daemon's RSS. Needs root, wrk and nginx. BENCH_ARGS passes
+# options to bench/load.py (--duration, --clients, --spaces, --running, ...).
+.PHONY: bench-load
+bench-load: $(BUILD)/hangar
+	python3 bench/load.py --build $(BUILD) $(BENCH_ARGS)
+
 PREFIX ?= /usr/local
 install: $(BUILD)/hangar
 	install -D -m 0755 $(BUILD)/hangar $(DESTDIR)$(PREFIX)/bin/hangar

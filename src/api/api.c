@@ -98,6 +98,15 @@ bool api_identify(http_request *req, auth_identity *id, bool require)
         api_error(req, 500, NULL, "Could not check credentials");
         return false;
     }
+    if (rc == AUTH_THROTTLED) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%u", id->retry_after_s);
+        http_resp_header(req, "Retry-After", secs);
+        api_error(req, 429, NULL,
+                  "Too many invalid credentials from your address; try again in %u s",
+                  id->retry_after_s);
+        return false;
+    }
     if (rc == AUTH_INVALID || (rc == AUTH_ANONYMOUS && require)) {
         api_error(req, 401, NULL, INVALID_CREDENTIALS);
         return false;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/throttle.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -91,18 +92,37 @@ auth_result auth_check_token(store *st, const char *token, auth_identity *out)
     return AUTH_OK;
 }
 
+auth_result auth_check_from(store *st, const char *remote, const char *token, auth_identity *out)
+{
+    uint64_t now = util_mono_ms();
+    unsigned retry = 0;
+    if (!throttle_allowed(remote, now, &retry)) {
+        memset(out, 0, sizeof *out);
+        out->retry_after_s = retry;
+        return AUTH_THROTTLED;
+    }
+    auth_result rc = auth_check_token(st, token, out);
+    if (rc == AUTH_INVALID) {
+        throttle_failure(remote, now);
+        if (!throttle_allowed(remote, now, &retry))
+            log_warn("auth", "%s: too many invalid credentials; refused for %u s", remote, retry);
+    }
+    return rc;
+}
+
 auth_result auth_identify(store *st, const http_request *req, auth_identity *out)
 {
     memset(out, 0, sizeof *out);
     const char *header = http_header_get(req, "Authorization");
     if (!header)
         return AUTH_ANONYMOUS;
+    /* a header that holds no token counts as a failed attempt too */
     char *token = auth_token_from_header(header);
-    if (!token)
-        return AUTH_INVALID;
-    auth_result rc = auth_check_token(st, token, out);
-    sodium_memzero(token, strlen(token));
-    free(token);
+    auth_result rc = auth_check_from(st, req->remote, token, out);
+    if (token) {
+        sodium_memzero(token, strlen(token));
+        free(token);
+    }
     return rc;
 }
 

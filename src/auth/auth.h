@@ -18,13 +18,15 @@ typedef struct auth_identity {
     bool authenticated;
     store_user user;
     store_token token;
+    unsigned retry_after_s; /* with AUTH_THROTTLED: when to try again */
 } auth_identity;
 
 typedef enum {
     AUTH_ANONYMOUS = 0, /* no credentials sent */
     AUTH_OK = 1,        /* a valid token */
     AUTH_INVALID = -1,  /* credentials sent but not valid */
-    AUTH_FAILED = -2    /* the store failed */
+    AUTH_FAILED = -2,   /* the store failed */
+    AUTH_THROTTLED = -3 /* too many failures from this address lately (auth/throttle) */
 } auth_result;
 
 int auth_token_generate(char out[AUTH_TOKEN_LEN + 1]);
@@ -32,7 +34,11 @@ void auth_token_hash(const char *token, char out[AUTH_HASH_LEN + 1]);
 /* Extracts the token from "Bearer T" or "Basic base64(user:T)"; NULL if none.
  * The result is a new string. */
 char *auth_token_from_header(const char *authorization);
-/* Identifies the caller from the Authorization header. */
+/* Looks token up for a client at address remote, unless that address has
+ * failed too often lately (AUTH_THROTTLED, nothing looked up); an invalid
+ * token counts as a failure of the address. */
+auth_result auth_check_from(store *st, const char *remote, const char *token, auth_identity *out);
+/* Identifies the caller from the Authorization header (auth_check_from). */
 auth_result auth_identify(store *st, const http_request *req, auth_identity *out);
 /* Looks a raw token up. */
 auth_result auth_check_token(store *st, const char *token, auth_identity *out);

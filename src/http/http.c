@@ -31,6 +31,12 @@ struct http_conn {
     bool value_at_end;      /* ...and that piece ended where the parsed data did */
     const char *head_error; /* why the head was refused (a smuggling shape) */
     int chunk_crlf_left;    /* bytes of a chunk's closing CRLF still to check */
+    struct {                /* the CRLF check of the head (head_scan) */
+        bool done;          /* the blank line after the headers was seen */
+        bool line_empty;    /* nothing but CR since the last LF */
+        bool seen_line;     /* the request line has begun */
+        char prev;          /* the byte before, across reads */
+    } scan;
     bool header_overflow;
     bool reading;
     bool paused; /* body reading paused by the handler */
@@ -82,6 +88,7 @@ typedef struct write_req {
 static http_parser_settings parser_settings;
 static void conn_close(http_conn *c);
 static void conn_parse(http_conn *c);
+static void head_scan_reset(http_conn *c);
 static void conn_start_reading(http_conn *c);
 static void server_maybe_done(http_server *s);
 
@@ -634,6 +641,7 @@ void http_resp_end(http_request *req)
     c->req = NULL;
     request_free(req);
     c->state = CONN_IDLE;
+    head_scan_reset(c);
     c->want_drain = false;
     conn_arm_timer(c, c->server->limits.idle_timeout_ms);
     if (c->server->draining && c->in.len == 0) {
@@ -1011,13 +1019,19 @@ static int split_target(http_request *req)
 static const char *framing_error(const http_request *req)
 {
     const char *coding = NULL;
+    int hosts = 0;
     for (size_t i = 0; i < req->nheaders; i++) {
+        /* RFC 9112 3.2: one Host, or a 400; which of two would route us? */
+        if (util_streq_nocase(req->headers[i].name, "Host") && ++hosts > 1)
+            return "Several Host headers";
         if (!util_streq_nocase(req->headers[i].name, "Transfer-Encoding"))
             continue;
         if (coding)
             return "Several Transfer-Encoding headers";
         coding = req->headers[i].value;
     }
+    if (hosts == 0 && req->http_major == 1 && req->http_minor >= 1)
+        return "Missing Host header (HTTP/1.1 requires one)";
     if (!coding)
         return NULL;
     if (req->http_major == 1 && req->http_minor == 0)
@@ -1160,6 +1174,42 @@ static void conn_parse_error(http_conn *c, enum http_errno err)
     conn_error_response(c, 400, msg);
 }
 
+static void head_scan_reset(http_conn *c)
+{
+    c->scan.done = false;
+    c->scan.line_empty = true;
+    c->scan.seen_line = false;
+    c->scan.prev = 0;
+}
+
+/* http_parser ends lines at a bare LF too, and folds a line that starts with
+ * white space into the header before (obs-fold), even after an empty value.
+ * A proxy in front of Hangar that does neither would read other headers (or
+ * another request) than we do, and the app behind us others again. Scans the
+ * bytes the parser is about to read until the blank line that ends the head
+ * (the body may hold anything); NULL, or why the head is refused. */
+static const char *head_scan(http_conn *c, const char *p, size_t len)
+{
+    for (size_t i = 0; i < len && !c->scan.done; i++) {
+        char ch = p[i];
+        if ((ch == ' ' || ch == '\t') && c->scan.line_empty && c->scan.seen_line)
+            return "Obsolete line folding in a header";
+        if (ch == '\n') {
+            if (c->scan.prev != '\r')
+                return "Bare LF in the request head (lines end with CRLF)";
+            /* RFC 9112 lets empty lines come before the request line */
+            if (c->scan.line_empty && c->scan.seen_line)
+                c->scan.done = true;
+            c->scan.line_empty = true;
+        } else if (ch != '\r') {
+            c->scan.line_empty = false;
+            c->scan.seen_line = true;
+        }
+        c->scan.prev = ch;
+    }
+    return NULL;
+}
+
 static void conn_parse(http_conn *c)
 {
     if (c->in_parse) {
@@ -1180,6 +1230,14 @@ static void conn_parse(http_conn *c)
             break;
         if (c->chunk_crlf_left > 0 && check_chunk_crlf(c, c->in.data, c->in.data + c->in.len) < 0) {
             conn_parse_error(c, HPE_INVALID_CHUNK_SIZE);
+            break;
+        }
+        const char *refused = c->state == CONN_IDLE || c->state == CONN_HEAD
+                                  ? head_scan(c, c->in.data, c->in.len)
+                                  : NULL;
+        if (refused) {
+            c->head_error = refused;
+            conn_parse_error(c, HPE_LF_EXPECTED);
             break;
         }
         size_t n = http_parser_execute(&c->parser, &parser_settings, c->in.data, c->in.len);
@@ -1329,6 +1387,7 @@ static void on_connection(uv_stream_t *listener, int status)
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->state = CONN_IDLE;
+    head_scan_reset(c);
     conn_arm_timer(c, s->limits.idle_timeout_ms);
     conn_start_reading(c);
 }

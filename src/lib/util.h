@@ -22,6 +22,9 @@ bool util_has_prefix(const char *s, const char *prefix);
 /* Lower-case hex encoding of n bytes into out (2n+1 bytes). */
 void util_hex(const unsigned char *in, size_t n, char *out);
 /* Decodes %XX escapes (and nothing else) in place; -1 on a bad escape or NUL. */
+/* Whether s[0..len) is UTF-8 as RFC 3629 defines it: no overlong forms, no
+ * surrogates, nothing above U+10FFFF. */
+bool util_utf8_valid(const char *s, size_t len);
 int util_percent_decode(char *s);
 
 /* Makes a directory and its parents (like mkdir -p); 0 or -1 with errno. */

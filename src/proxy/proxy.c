@@ -286,14 +286,15 @@ auth_result proxy_session_identify(const http_request *req, auth_identity *out)
     return session_identify(app_of(req)->store, req, out);
 }
 
-static auth_result identify_header(store *st, const char *value, auth_identity *out)
+static auth_result identify_header(const http_request *req, store *st, const char *value,
+                                   auth_identity *out)
 {
     char *token = auth_token_from_header(value);
-    if (!token)
-        return AUTH_INVALID;
-    auth_result rc = auth_check_token(st, token, out);
-    memset(token, 0, strlen(token));
-    free(token);
+    auth_result rc = auth_check_from(st, req->remote, token, out);
+    if (token) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
     return rc;
 }
 
@@ -309,8 +310,8 @@ static auth_result identify(http_request *req, store *st, int64_t space_id, auth
     for (size_t i = 0; i < 2; i++) {
         if (!sources[i])
             continue;
-        auth_result rc = identify_header(st, sources[i], out);
-        if (rc == AUTH_OK || rc == AUTH_FAILED)
+        auth_result rc = identify_header(req, st, sources[i], out);
+        if (rc == AUTH_OK || rc == AUTH_FAILED || rc == AUTH_THROTTLED)
             return rc;
         invalid = true;
     }
@@ -394,6 +395,14 @@ static bool check_access(http_request *req, app *a, const space *sp)
     auth_result rc = identify(req, a->store, sp->id, &id);
     if (rc == AUTH_FAILED) {
         proxy_page(req, 500, "Internal Server Error", "Credentials could not be checked.", NULL);
+        return false;
+    }
+    if (rc == AUTH_THROTTLED) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%u", id.retry_after_s);
+        http_resp_header(req, "Retry-After", secs);
+        proxy_page(req, 429, "Too Many Requests",
+                   "Too many invalid credentials from your address; try again later.", NULL);
         return false;
     }
     if (rc != AUTH_OK) {
@@ -700,6 +709,13 @@ void proxy_metrics_handle(http_request *req)
     }
     auth_identity id;
     auth_result who = auth_identify(app_of(req)->store, req, &id);
+    if (who == AUTH_THROTTLED) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%u", id.retry_after_s);
+        http_resp_header(req, "Retry-After", secs);
+        http_respond(req, 429, text_type, "too many invalid credentials\n", 29);
+        return;
+    }
     if (who != AUTH_OK || !id.user.admin) {
         if (who != AUTH_OK)
             http_resp_header(req, "WWW-Authenticate", "Bearer realm=\"hangar\"");

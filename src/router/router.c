@@ -96,6 +96,29 @@ bool router_dispatch(http_request *req, const route *routes, size_t count)
     return false;
 }
 
+/* Every name, revision and file path in Hangar's own routes is text: a path
+ * whose escapes decode to a NUL, a control byte or bytes that are not UTF-8 is
+ * refused once, here, with a 400 that says so (each handler would otherwise
+ * answer a 404, or a 500 where the name went into a JSON error message). */
+static bool path_is_text(const char *path)
+{
+    char *decoded = strdup(path);
+    bool ok = decoded && util_percent_decode(decoded) == 0;
+    size_t len = ok ? strlen(decoded) : 0;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (unsigned char)decoded[i] >= 0x20 && decoded[i] != 0x7F;
+    ok = ok && util_utf8_valid(decoded, len);
+    free(decoded);
+    return ok;
+}
+
+static void bad_path(http_request *req)
+{
+    api_error(req, 400, NULL,
+              "Invalid path: its %%-escapes must decode to UTF-8 text without NUL or control "
+              "characters");
+}
+
 void router_on_head(http_request *req)
 {
     /* A space's own address (<subdomain>.<domain>) belongs to its app, whatever the path. */
@@ -103,6 +126,10 @@ void router_on_head(http_request *req)
         return;
     if (strcmp(req->path, "/metrics") == 0) {
         req->on_complete = proxy_metrics_handle;
+        return;
+    }
+    if (!path_is_text(req->path)) {
+        req->on_complete = bad_path;
         return;
     }
     if (util_has_prefix(req->path, "/api/") || strcmp(req->path, "/api") == 0) {

@@ -1,5 +1,6 @@
 /* Signing in with a token, and out. */
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,9 +49,17 @@ static void login_post(ui_ctx *c)
     const char *token = ui_form(c, "token");
     const char *next = ui_form(c, "next");
     auth_identity id;
-    auth_result rc = auth_check_token(c->a->store, token ? token : "", &id);
+    auth_result rc = auth_check_from(c->a->store, c->req->remote, token ? token : "", &id);
     if (rc == AUTH_FAILED) {
         ui_error(c, 500, "Something went wrong", "The token could not be checked. Try again.");
+        return;
+    }
+    if (rc == AUTH_THROTTLED) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%u", id.retry_after_s);
+        http_resp_header(c->req, "Retry-After", secs);
+        login_form(c, next, "Too many invalid tokens from your address. Try again later.");
+        ui_page(c, 429, "Sign in");
         return;
     }
     if (rc != AUTH_OK) {

@@ -84,12 +84,27 @@ static void test_mkdir_p(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static void test_utf8_valid(void **state)
+{
+    (void)state;
+    assert_true(util_utf8_valid("", 0));
+    assert_true(util_utf8_valid("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", 14));
+    assert_false(util_utf8_valid("\xFF", 1));
+    assert_false(util_utf8_valid("\xC3", 1));             /* truncated */
+    assert_false(util_utf8_valid("\xC0\xAE", 2));         /* overlong '.' */
+    assert_false(util_utf8_valid("\xE0\x80\xAF", 3));     /* overlong '/' */
+    assert_false(util_utf8_valid("\xED\xA0\x80", 3));     /* a surrogate */
+    assert_false(util_utf8_valid("\xF4\x90\x80\x80", 4)); /* above U+10FFFF */
+    assert_false(util_utf8_valid("a\x80", 2));            /* a lone continuation */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_iso8601),  cmocka_unit_test(test_percent_decode),
-        cmocka_unit_test(test_nocase),   cmocka_unit_test(test_hex),
-        cmocka_unit_test(test_parse_int), cmocka_unit_test(test_mkdir_p),
+        cmocka_unit_test(test_iso8601),    cmocka_unit_test(test_percent_decode),
+        cmocka_unit_test(test_nocase),     cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_parse_int),  cmocka_unit_test(test_mkdir_p),
+        cmocka_unit_test(test_utf8_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
