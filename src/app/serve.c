@@ -20,6 +20,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "router/router.h"
+#include "runtime/firewall.h"
 #include "runtime/oci.h"
 #include "runtime/runtime.h"
 #include "space/lifecycle.h"
@@ -350,6 +351,8 @@ static int runtime_setup(const app_config *cfg)
     char reason[512];
     if (runtime_probe(reason, sizeof reason) < 0)
         log_warn("serve", "the sandbox cannot run spaces on this host: %s", reason);
+    else if (firewall_block_local(BUILD_UID, NULL, reason, sizeof reason) < 0)
+        log_warn("serve", "builds can reach the host's local services and this daemon: %s", reason);
     if (cfg->runtime == RUNTIME_MODE_SANDBOX) {
         log_info("serve", "runtime sandbox: no container engine; Docker spaces cannot run");
         return 0;

@@ -24,14 +24,9 @@
 #define BUILD_TIMEOUT_S (30 * 60) /* unless --build-timeout says otherwise */
 #define READY_MARK ".hangar-ready"
 #define MAX_STEPS 4
-#define MAX_ARGS 24         /* of an environment step */
-#define MAX_IMAGE_ARGS 1100 /* of an image build: a build arg per variable */
-#define MAX_BUILD_ENV 512   /* variables and secrets of an image build */
-/* Environment steps run in the sandbox as this user: below every space's uid
- * (lifecycle gives space N uid 100000+N), so no app owns what a build makes,
- * and a build can write only its own environment, its scratch directory and
- * the shared download cache. */
-#define BUILD_UID 99999
+#define MAX_ARGS 24                       /* of an environment step */
+#define MAX_IMAGE_ARGS 1100               /* of an image build: a build arg per variable */
+#define MAX_BUILD_ENV 512                 /* variables and secrets of an image build */
 #define BUILD_MEMORY_DEFAULT (4ULL << 30) /* unless --build-memory says otherwise */
 #define BUILD_PIDS_MAX 4096
 

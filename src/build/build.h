@@ -33,6 +33,12 @@
 #include "space/logs.h"
 #include "space/space.h"
 
+/* Environment steps run in the sandbox as this user: below every space's uid
+ * (lifecycle gives space N uid 100000+N), so no app owns what a build makes,
+ * and a build can write only its own environment, its scratch directory and
+ * the shared download cache. runtime/firewall keeps it off local services. */
+#define BUILD_UID 99999
+
 typedef struct build_job build_job;
 
 typedef struct build_result {

@@ -2,6 +2,7 @@
 sandbox runtime, true stages, supervision and logs."""
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -266,6 +267,13 @@ import os, sys
 here = os.path.dirname(os.path.abspath(__file__))
 out = ["PROBE uid=%d gid=%d" % (os.getuid(), os.getgid())]
 targets = open(os.path.join(here, "targets.txt")).read().split()
+import socket
+for port in open(os.path.join(here, "ports.txt")).read().split():
+    try:
+        socket.create_connection(("127.0.0.1", int(port)), timeout=5).close()
+        out.append("PROBE connect-ok " + port)
+    except OSError as e:
+        out.append("PROBE connect-denied %s %s" % (port, e.strerror))
 for path in targets:
     try:
         with open(path, "rb") as f:
@@ -297,9 +305,15 @@ def test_build_runs_sandboxed(hangar):
     targets += [p for p in (data / "repos").rglob("*") if p.is_file()][:3]
     targets += [Path(f"/proc/{hangar.proc.pid}/environ"), Path("/root/.bash_history")]
     assert len(targets) >= 4
+    # and reaches neither the daemon nor a service of the host on loopback
+    service = socket.socket()
+    service.bind(("127.0.0.1", 0))
+    service.listen(8)
+    ports = [hangar.port, service.getsockname()[1]]
     repo = deploy(hangar, "probe", "gradio_hello", files={
         "requirements.txt": "./probe\n",
         "probe/setup.py": PROBE_SETUP,
+        "probe/ports.txt": " ".join(map(str, ports)) + "\n",
         "probe/targets.txt": "\n".join(str(t) for t in targets) + "\n"})
     rt = wait_stage(hangar, repo, "BUILD_ERROR", timeout=300)
     assert "failed" in rt["errorMessage"]
@@ -308,6 +322,8 @@ def test_build_runs_sandboxed(hangar):
     assert any("PROBE uid=99999 gid=99999" in l for l in probe), "\n".join(lines[-40:])
     assert not [l for l in probe if "read-ok" in l or "write-ok" in l], "\n".join(probe)
     assert sum("read-denied" in l for l in probe) == len(targets), "\n".join(probe)
+    assert sum("connect-denied" in l for l in probe) == len(ports), "\n".join(probe)
+    service.close()
     pids = int(next(l for l in probe if "pids=" in l).split("pids=")[1].split()[0])
     assert pids < 10, "the build sees the host's processes"
     # Nothing was written next to the checkout, and the neighbour still builds.
