@@ -14,6 +14,7 @@
 #include "git/source.h"
 #include "runtime/oci.h"
 #include "space/hardware.h"
+#include "space/storage.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -85,9 +86,13 @@ struct lc_space {
     bool sleeping;
     bool deleted;
     int gpu_ids[HARDWARE_MAX_GPUS];
-    int ngpus;          /* GPUs held by this space's instances */
-    bool gpu_waiting;   /* its hardware asks for GPUs that are taken */
-    build_job *gpu_job; /* the build waiting for them */
+    int ngpus;                /* GPUs held by this space's instances */
+    bool gpu_waiting;         /* its hardware asks for GPUs that are taken */
+    build_job *gpu_job;       /* the build waiting for them */
+    build_job *storage_job;   /* the build waiting for /data to be mounted */
+    bool storage_busy;        /* a storage_prepare or storage_remove runs for it */
+    uint64_t storage_checked; /* the quota storage_prepare last handled (0: none yet) */
+    bool storage_removed;     /* deleted: its /data is being removed */
     lc_waiter *waiters;
     uint64_t last_activity_ms;
     uint64_t crashes[CRASH_LIMIT];
@@ -109,6 +114,7 @@ typedef struct lc_state {
     bool shutting_down;
     void (*shutdown_done)(app *);
     int live_instances;
+    int storage_works; /* storage jobs in the thread pool */
 } lc_state;
 
 static lc_state state;
@@ -119,6 +125,7 @@ static void schedule_build(lc_space *ls);
 static void stop_everything(lc_space *ls);
 static void release_gpus_if_idle(lc_space *ls);
 static void maybe_shutdown_done(app *a);
+static void forget_space(lc_space *ls);
 
 /* ---- stage ------------------------------------------------------------- */
 
@@ -142,6 +149,8 @@ static const char *compute_stage(lc_space *ls)
         return serving ? "RUNNING_APP_STARTING" : "APP_STARTING";
     if (ls->current && ls->current->state == INST_STARTING)
         return "APP_STARTING";
+    if (ls->storage_job)
+        return serving ? "RUNNING_APP_STARTING" : "APP_STARTING";
     if (serving)
         return "RUNNING";
     if (ls->failure)
@@ -513,6 +522,11 @@ static void on_instance_exit(runtime_instance *rt, const runtime_exit *ex, void 
     }
     uv_close((uv_handle_t *)&inst->health_timer, on_health_timer_closed);
     release_gpus_if_idle(ls);
+    if (ls->storage_job && !ls->storage_busy && !ls->current && !ls->next) {
+        build_job *job = ls->storage_job; /* its /data may grow now */
+        ls->storage_job = NULL;
+        start_instance(ls, job);
+    }
     update_stage(ls);
 }
 
@@ -814,10 +828,127 @@ static void release_gpus_if_idle(lc_space *ls)
     retry_gpu_waiters();
 }
 
+/* ---- persistent storage ------------------------------------------------ */
+
+typedef struct storage_work {
+    uv_work_t req;
+    lc_space *ls;
+    uint64_t bytes;
+    bool remove; /* the space was deleted: its /data goes */
+    int rc;
+    char err[512];
+} storage_work;
+
+/* The /data quota of ls: its tier, its hardware's, or the daemon's default. */
+static uint64_t space_storage_quota(lc_space *ls, char *tier, size_t size)
+{
+    const hardware_profile *hw = space_hardware(ls);
+    store_storage_get(ls->a->store, ls->sp.id, tier, size);
+    return storage_quota(tier, hw ? hw->storage_bytes : 0);
+}
+
+static void storage_work_run(uv_work_t *req)
+{
+    storage_work *w = req->data;
+    const char *data_dir = w->ls->a->config.data_dir;
+    w->rc = w->remove ? storage_remove(data_dir, w->ls->sp.id, w->err, sizeof w->err)
+                      : storage_prepare(data_dir, w->ls->sp.id, w->bytes, w->err, sizeof w->err);
+}
+
+static void storage_work_done(uv_work_t *req, int status)
+{
+    storage_work *w = req->data;
+    lc_space *ls = w->ls;
+    app *a = ls->a;
+    ls->storage_busy = false;
+    state.storage_works--;
+    if (w->remove) {
+        if (w->rc < 0)
+            log_warn("lifecycle", "%s: its /data was not removed: %s", ls->sp.full_id, w->err);
+        free(w);
+        forget_space(ls);
+        maybe_shutdown_done(a);
+        return;
+    }
+    build_job *job = ls->storage_job;
+    ls->storage_job = NULL;
+    ls->storage_checked = w->bytes;
+    if (status < 0 || w->rc < 0) {
+        set_failure(ls, "RUNTIME_ERROR", "its /data could not be prepared: %s",
+                    status < 0 ? uv_strerror(status) : w->err);
+        notify_waiters(ls, 503, ls->error);
+        build_free(job);
+        job = NULL;
+    } else if (w->rc > 0) {
+        log_warn("lifecycle", "%s: the /data quota is not applied: %s", ls->sp.full_id, w->err);
+    }
+    free(w);
+    if (job && (ls->deleted || ls->sp.paused || state.shutting_down))
+        build_free(job);
+    else if (job)
+        start_instance(ls, job);
+    update_stage(ls);
+    maybe_shutdown_done(a);
+}
+
+/* Queues storage work for ls on the thread pool; false when it cannot. */
+static bool storage_queue(lc_space *ls, uint64_t bytes, bool remove)
+{
+    storage_work *w = calloc(1, sizeof *w);
+    if (!w)
+        return false;
+    w->req.data = w;
+    w->ls = ls;
+    w->bytes = bytes;
+    w->remove = remove;
+    if (uv_queue_work(ls->a->loop, &w->req, storage_work_run, storage_work_done) < 0) {
+        free(w);
+        return false;
+    }
+    ls->storage_busy = true;
+    state.storage_works++;
+    return true;
+}
+
+/* True when /data of ls is ready for job; otherwise it is being prepared and
+ * job starts when it is (a new image, a mount after a daemon restart, a
+ * larger quota). */
+static bool storage_wait(lc_space *ls, build_job *job)
+{
+    char tier[32];
+    uint64_t bytes = space_storage_quota(ls, tier, sizeof tier);
+    /* checked: prepared already, or it could not be and the space runs without */
+    bool checked = bytes != 0 && ls->storage_checked == bytes;
+    if (checked || storage_ready(ls->a->config.data_dir, ls->sp.id, bytes))
+        return true;
+    if (ls->storage_job && ls->storage_job != job)
+        build_free(ls->storage_job);
+    ls->storage_job = job;
+    if (storage_grows(ls->a->config.data_dir, ls->sp.id, bytes) && (ls->current || ls->next)) {
+        /* a file system grows unmounted: the running app stops first, and
+         * on_instance_exit brings job back here */
+        log_info("lifecycle", "%s: /data grows to %llu MB: stopping the app first", ls->sp.full_id,
+                 (unsigned long long)(bytes >> 20));
+        if (ls->current)
+            stop_instance(ls->current);
+        if (ls->next)
+            stop_instance(ls->next);
+        return false;
+    }
+    if (!ls->storage_busy && !storage_queue(ls, bytes, false)) {
+        ls->storage_job = NULL;
+        build_free(job);
+        set_failure(ls, "RUNTIME_ERROR", "its /data could not be prepared: out of memory");
+    }
+    return false;
+}
+
 static void start_instance(lc_space *ls, build_job *job)
 {
     app *a = ls->a;
     const build_result *r = build_job_result(job);
+    if (!storage_wait(ls, job))
+        return;
     if (!claim_gpus(ls, job))
         return;
     lc_instance *inst = calloc(1, sizeof *inst);
@@ -838,7 +969,7 @@ static void start_instance(lc_space *ls, build_job *job)
     state.live_instances++;
 
     char volume[4300];
-    snprintf(volume, sizeof volume, "%s/volumes/%lld", a->config.data_dir, (long long)ls->sp.id);
+    storage_path(a->config.data_dir, ls->sp.id, volume, sizeof volume);
     util_mkdir_p(volume, 0700);
     bool oci = r->driver == RUNTIME_DRIVER_OCI;
     uid_t uid = oci ? CONTAINER_UID : space_uid(ls);
@@ -1056,9 +1187,14 @@ int lifecycle_on_commit(app *a, space *sp, const char *sha, const char *via)
 
 static void forget_space(lc_space *ls)
 {
-    /* a deleted space's images go too (its containers are gone by now) */
-    if (ls->deleted)
+    /* a deleted space's images and /data go too (its containers are gone by
+     * now); the space is forgotten once /data is gone */
+    if (ls->deleted && !ls->storage_removed) {
+        ls->storage_removed = true;
         oci_images_collect(ls->a->loop, ls->sp.id, 0);
+        if (storage_queue(ls, 0, true))
+            return;
+    }
     for (lc_space **p = &state.spaces; *p; p = &(*p)->next_space) {
         if (*p == ls) {
             *p = ls->next_space;
@@ -1076,7 +1212,7 @@ static void on_restart_timer_closed(uv_handle_t *h)
 /* A deleted space is freed once nothing refers to it any more. */
 static void reap_deleted(lc_space *ls)
 {
-    if (!ls->deleted || ls->current || ls->next || ls->build)
+    if (!ls->deleted || ls->current || ls->next || ls->build || ls->storage_busy)
         return;
     if (ls->restart_timer_open) {
         ls->restart_timer_open = false;
@@ -1106,6 +1242,10 @@ static void stop_everything(lc_space *ls)
         build_free(ls->gpu_job);
         ls->gpu_job = NULL;
         ls->gpu_waiting = false;
+    }
+    if (ls->storage_job) {
+        build_free(ls->storage_job);
+        ls->storage_job = NULL;
     }
     unqueue(ls);
     if (ls->build)
@@ -1165,6 +1305,15 @@ void lifecycle_on_hardware_change(app *a, const space *sp)
     schedule_build(ls);
 }
 
+void lifecycle_on_storage_change(app *a, const space *sp)
+{
+    lc_space *ls = get_space(a, sp);
+    if (!ls || !ls->sp.sha[0] || ls->sp.paused || (ls->sleeping && !ls->current))
+        return;
+    log_info("lifecycle", "%s: storage changed, restarting", ls->sp.full_id);
+    schedule_build(ls);
+}
+
 void lifecycle_on_env_change(app *a, const space *sp)
 {
     lc_space *ls = get_space(a, sp);
@@ -1216,6 +1365,11 @@ json_t *lifecycle_runtime_json(app *a, const space *sp)
         json_object_set_new(rt, "errorMessage", json_string(ls->error));
     else if (ls && ls->failure)
         json_object_set_new(rt, "errorMessage", json_string(ls->error));
+    char tier[32] = "";
+    const hardware_profile *hw = hardware_find(sp->hardware);
+    store_storage_get(a->store, sp->id, tier, sizeof tier);
+    storage_runtime_json(a->config.data_dir, sp->id, tier,
+                         storage_quota(tier, hw ? hw->storage_bytes : 0), rt);
     source_runtime_json(a, sp, rt); /* a failing remote, when nothing else failed */
     return rt;
 }
@@ -1276,13 +1430,15 @@ static void maybe_shutdown_done(app *a)
         next = ls->next_space;
         reap_deleted(ls);
     }
-    if (!state.shutting_down || state.live_instances > 0 || state.building > 0)
+    if (!state.shutting_down || state.live_instances > 0 || state.building > 0 ||
+        state.storage_works > 0)
         return;
     void (*done)(app *) = state.shutdown_done;
     state.shutdown_done = NULL;
     if (!done)
         return;
     uv_close((uv_handle_t *)&state.sleep_timer, NULL);
+    storage_release_all(a->config.data_dir); /* mounted again when the spaces start */
     for (lc_space *ls = state.spaces; ls; ls = ls->next_space)
         if (ls->restart_timer_open) {
             ls->restart_timer_open = false;
