@@ -11,9 +11,11 @@
 
 #include "auth/vault.h"
 #include "build/build.h"
+#include "build/preload.h"
 #include "git/source.h"
 #include "runtime/oci.h"
 #include "space/hardware.h"
+#include "space/hubcache.h"
 #include "space/storage.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -93,6 +95,9 @@ struct lc_space {
     bool storage_busy;        /* a storage_prepare or storage_remove runs for it */
     uint64_t storage_checked; /* the quota storage_prepare last handled (0: none yet) */
     bool storage_removed;     /* deleted: its /data is being removed */
+    build_job *preload_job;   /* a build whose preload_from_hub is being fetched */
+    uint64_t preload_gen;     /* which request preload_job is */
+    bool preload_busy;        /* a preload runs on the thread pool */
     lc_waiter *waiters;
     uint64_t last_activity_ms;
     uint64_t crashes[CRASH_LIMIT];
@@ -114,12 +119,14 @@ typedef struct lc_state {
     bool shutting_down;
     void (*shutdown_done)(app *);
     int live_instances;
-    int storage_works; /* storage jobs in the thread pool */
+    int storage_works;    /* storage and preload jobs in the thread pool */
+    char hub_cache[4096]; /* the shared model cache (absolute), "" when missing */
 } lc_state;
 
 static lc_state state;
 
 static void start_instance(lc_space *ls, build_job *job);
+static void preload_then_start(lc_space *ls, build_job *job);
 static void stop_instance(lc_instance *inst);
 static void schedule_build(lc_space *ls);
 static void stop_everything(lc_space *ls);
@@ -143,7 +150,7 @@ static const char *compute_stage(lc_space *ls)
             return ls->static_ready ? "RUNNING_BUILDING" : "BUILDING";
         return ls->static_ready ? "RUNNING" : ls->failure ? ls->failure : "STOPPED";
     }
-    if (ls->build || ls->queued)
+    if (ls->build || ls->queued || ls->preload_job)
         return serving ? "RUNNING_BUILDING" : "BUILDING";
     if (ls->next && ls->next->state == INST_STARTING)
         return serving ? "RUNNING_APP_STARTING" : "APP_STARTING";
@@ -385,7 +392,7 @@ static void on_build_done(build_job *job, const build_result *r, void *arg)
     } else if (ls->sp.paused) {
         build_free(job);
     } else {
-        start_instance(ls, job);
+        preload_then_start(ls, job);
     }
     update_stage(ls);
     pump_queue();
@@ -758,6 +765,12 @@ static void app_environment(lc_space *ls, const build_result *r, int port, buf *
     ADD("GRADIO_ANALYTICS_ENABLED=False");
     ADD("STREAMLIT_BROWSER_GATHER_USAGE_STATS=false");
     ADD("HF_HUB_DISABLE_TELEMETRY=1");
+    if (state.hub_cache[0]) {
+        /* the shared model cache; without a network the hub is never asked */
+        ADD("HF_HUB_CACHE=" RUNTIME_HUB_CACHE);
+        if (r->driver != RUNTIME_DRIVER_OCI || !a->config.space_network[0])
+            ADD("HF_HUB_OFFLINE=1");
+    }
 #undef ADD
     size_t builtin = count;
     env_collect c = {store_, offsets, &count, 256, false, masks, nmasks};
@@ -943,6 +956,119 @@ static bool storage_wait(lc_space *ls, build_job *job)
     return false;
 }
 
+/* ---- preload_from_hub --------------------------------------------------- */
+
+typedef struct preload_work {
+    uv_work_t req;
+    lc_space *ls;
+    uint64_t gen;
+    config_list entries; /* a copy: the job may be freed while this runs */
+    char cache[4096];
+    char endpoint[1024];
+    int rc;
+    char report[4096];
+    char err[2048];
+} preload_work;
+
+static void preload_work_run(uv_work_t *req)
+{
+    preload_work *w = req->data;
+    w->rc = preload_run(w->cache, w->endpoint, &w->entries, w->report, sizeof w->report, w->err,
+                        sizeof w->err);
+}
+
+static void preload_work_free(preload_work *w)
+{
+    for (size_t i = 0; i < w->entries.n; i++)
+        free(w->entries.items[i]);
+    free(w->entries.items);
+    free(w);
+}
+
+static void preload_queue(lc_space *ls);
+
+static void preload_work_done(uv_work_t *req, int status)
+{
+    preload_work *w = req->data;
+    lc_space *ls = w->ls;
+    app *a = ls->a;
+    ls->preload_busy = false;
+    state.storage_works--;
+    build_job *job = ls->preload_job && ls->preload_gen == w->gen ? ls->preload_job : NULL;
+    if (ls->preload_job && !job) {
+        preload_queue(ls); /* a newer build asked meanwhile */
+    } else if (job) {
+        ls->preload_job = NULL;
+        logs_stream *log = ls->build_log_path[0] ? logs_open(ls->build_log_path, false) : NULL;
+        for (char *line = w->report, *nl; log && (nl = strchr(line, '\n')); line = nl + 1)
+            logs_append(log, line, (size_t)(nl - line));
+        if (status < 0 || w->rc < 0) {
+            set_failure(ls, "BUILD_ERROR", "%s", status < 0 ? uv_strerror(status) : w->err);
+            if (log)
+                logs_appendf(log, "Build failed: %s", ls->error);
+            notify_waiters(ls, 503, ls->error);
+            build_free(job);
+        } else {
+            start_instance(ls, job);
+        }
+        if (log)
+            logs_close(log);
+    }
+    preload_work_free(w);
+    update_stage(ls);
+    maybe_shutdown_done(a);
+}
+
+static void preload_queue(lc_space *ls)
+{
+    const config_list *list = &build_job_result(ls->preload_job)->cfg.preload_from_hub;
+    preload_work *w = calloc(1, sizeof *w);
+    if (w)
+        w->entries.items = calloc(list->n + 1, sizeof *w->entries.items);
+    for (size_t i = 0; w && w->entries.items && i < list->n; i++)
+        if ((w->entries.items[w->entries.n] = strdup(list->items[i])))
+            w->entries.n++;
+    if (!w || !w->entries.items || w->entries.n != list->n) {
+        if (w)
+            preload_work_free(w);
+        set_failure(ls, "BUILD_ERROR", "preload_from_hub: out of memory");
+        build_free(ls->preload_job);
+        ls->preload_job = NULL;
+        return;
+    }
+    w->req.data = w;
+    w->ls = ls;
+    w->gen = ls->preload_gen;
+    snprintf(w->cache, sizeof w->cache, "%s", state.hub_cache);
+    snprintf(w->endpoint, sizeof w->endpoint, "%s", ls->a->config.hub_endpoint);
+    if (!state.hub_cache[0] ||
+        uv_queue_work(ls->a->loop, &w->req, preload_work_run, preload_work_done) < 0) {
+        preload_work_free(w);
+        set_failure(ls, "BUILD_ERROR", "preload_from_hub: the model cache is not available");
+        build_free(ls->preload_job);
+        ls->preload_job = NULL;
+        return;
+    }
+    ls->preload_busy = true;
+    state.storage_works++;
+}
+
+/* A successful build's preload_from_hub entries are made present in the model
+ * cache (fetched when needed) before the app starts; a failure is the build's. */
+static void preload_then_start(lc_space *ls, build_job *job)
+{
+    if (build_job_result(job)->cfg.preload_from_hub.n == 0) {
+        start_instance(ls, job);
+        return;
+    }
+    if (ls->preload_job)
+        build_free(ls->preload_job);
+    ls->preload_job = job;
+    ls->preload_gen++;
+    if (!ls->preload_busy)
+        preload_queue(ls);
+}
+
 static void start_instance(lc_space *ls, build_job *job)
 {
     app *a = ls->a;
@@ -1004,6 +1130,7 @@ static void start_instance(lc_space *ls, build_job *job)
         .app_dir = r->app_dir,
         .image = oci ? r->image : NULL,
         .data_dir = volume,
+        .hub_cache = state.hub_cache[0] ? state.hub_cache : NULL,
         .ro_binds = oci ? NULL : ro,
         .argv = argv[0] ? argv : NULL,
         .env = env,
@@ -1212,7 +1339,8 @@ static void on_restart_timer_closed(uv_handle_t *h)
 /* A deleted space is freed once nothing refers to it any more. */
 static void reap_deleted(lc_space *ls)
 {
-    if (!ls->deleted || ls->current || ls->next || ls->build || ls->storage_busy)
+    if (!ls->deleted || ls->current || ls->next || ls->build || ls->storage_busy ||
+        ls->preload_busy)
         return;
     if (ls->restart_timer_open) {
         ls->restart_timer_open = false;
@@ -1246,6 +1374,10 @@ static void stop_everything(lc_space *ls)
     if (ls->storage_job) {
         build_free(ls->storage_job);
         ls->storage_job = NULL;
+    }
+    if (ls->preload_job) { /* a running preload finishes and is ignored */
+        build_free(ls->preload_job);
+        ls->preload_job = NULL;
     }
     unqueue(ls);
     if (ls->build)
@@ -1394,6 +1526,18 @@ int lifecycle_logs(app *a, const space *sp, bool build, const char **path, logs_
     return 0;
 }
 
+/* DATA/cache/hub, made world-readable (spaces run under their own uids and
+ * see it through a bind mount, whatever DATA's own mode). */
+static void hub_cache_init(app *a)
+{
+    char dir[4096];
+    hubcache_dir(a->config.data_dir, dir, sizeof dir);
+    if (util_mkdir_p(dir, 0755) < 0 || chmod(dir, 0755) < 0 || !realpath(dir, state.hub_cache)) {
+        log_warn("lifecycle", "no shared model cache: %s: %s", dir, strerror(errno));
+        state.hub_cache[0] = '\0';
+    }
+}
+
 static void init_space(const space *sp, void *arg)
 {
     app *a = arg;
@@ -1419,6 +1563,7 @@ int lifecycle_init(app *a)
      * die with the daemon only when it exits cleanly): stop them before the
      * spaces start again, so that no app runs twice or holds on to /data. */
     runtime_cleanup_stale(a->instance_tag);
+    hub_cache_init(a);
     store_space_query q = {.viewer_admin = true, .limit = 1 << 30, .sort = "createdAt"};
     return store_space_list(a->store, &q, init_space, a) < 0 ? -1 : 0;
 }
