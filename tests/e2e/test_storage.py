@@ -4,6 +4,7 @@ runtime reports it through huggingface_hub; a larger tier grows it without
 losing files; it survives a daemon restart and goes with the space."""
 import os
 import shutil
+import subprocess
 import time
 
 import pytest
@@ -98,3 +99,28 @@ def test_data_quota_enospc_tier_restart_delete(hangar_factory, tmp_path):
         time.sleep(0.2)
     assert not vol.exists() and not (h.data_dir / "volumes" / f"{sid}.img").exists()
     assert app_get(h, "admin-other", "/", timeout=10).status_code == 200
+
+
+def podman_ready():
+    if not shutil.which("podman"):
+        return False
+    r = subprocess.run(["podman", "image", "exists", "localhost/hangar-python:3.11"],
+                       capture_output=True, timeout=60)
+    return r.returncode == 0
+
+
+@pytest.mark.skipif(not podman_ready(), reason="needs podman and `make base-image`")
+def test_docker_space_quota_and_model_cache(hangar_factory, tmp_path):
+    """The oci driver binds the same mounted /data and the read-only cache."""
+    h = hangar_factory(extra_args=["--storage-size", "8"], data_dir=tmp_path / "dk")
+    model = tmp_path / "tiny"
+    model.mkdir()
+    (model / "config.json").write_text('{"d": 1}')
+    h.cli("cache", "add", "alice/tiny", str(model))
+    repo = deploy(h, "dk", "docker_data", sdk="docker")
+    wait_stage(h, repo, "RUNNING", timeout=300)
+    out = app_json(h, "admin-dk", "/write?name=big&mb=20")
+    assert out["error"] == "ENOSPC" and 4 * MB <= out["written"] < 8 * MB, out
+    assert quota(h, repo)["enforced"] is True
+    assert app_json(h, "admin-dk", "/cache") == {
+        "HF_HUB_CACHE": "/hub-cache", "read_only_mount": True, "config": '{"d": 1}'}
