@@ -250,6 +250,16 @@ bool ops_space_set_storage(app *a, space *sp, const char *tier, ops_error *err)
     return true;
 }
 
+bool ops_space_delete_storage(app *a, space *sp, ops_error *err)
+{
+    if (store_storage_set(a->store, sp->id, NULL) != STORE_OK)
+        return fail(err, 500, NULL, "Could not delete the storage of %s", sp->full_id);
+    ops_event(a, sp->id, "storage-deleted");
+    log_info("ops", "%s: storage deleted", sp->full_id);
+    lifecycle_storage_delete(a, sp);
+    return true;
+}
+
 bool ops_space_set_hardware(app *a, space *sp, const char *flavor, ops_error *err)
 {
     if (!flavor || !hardware_find(flavor))

@@ -95,6 +95,7 @@ struct lc_space {
     bool storage_busy;        /* a storage_prepare or storage_remove runs for it */
     uint64_t storage_checked; /* the quota storage_prepare last handled (0: none yet) */
     bool storage_removed;     /* deleted: its /data is being removed */
+    bool storage_wipe;        /* its storage was deleted: /data starts empty again */
     build_job *preload_job;   /* a build whose preload_from_hub is being fetched */
     uint64_t preload_gen;     /* which request preload_job is */
     bool preload_busy;        /* a preload runs on the thread pool */
@@ -848,6 +849,7 @@ typedef struct storage_work {
     lc_space *ls;
     uint64_t bytes;
     bool remove; /* the space was deleted: its /data goes */
+    bool wipe;   /* its storage was deleted: /data is made again, empty */
     int rc;
     char err[512];
 } storage_work;
@@ -864,8 +866,10 @@ static void storage_work_run(uv_work_t *req)
 {
     storage_work *w = req->data;
     const char *data_dir = w->ls->a->config.data_dir;
-    w->rc = w->remove ? storage_remove(data_dir, w->ls->sp.id, w->err, sizeof w->err)
-                      : storage_prepare(data_dir, w->ls->sp.id, w->bytes, w->err, sizeof w->err);
+    if (w->remove || w->wipe)
+        w->rc = storage_remove(data_dir, w->ls->sp.id, w->err, sizeof w->err);
+    if (!w->remove && (!w->wipe || w->rc == 0))
+        w->rc = storage_prepare(data_dir, w->ls->sp.id, w->bytes, w->err, sizeof w->err);
 }
 
 static void storage_work_done(uv_work_t *req, int status)
@@ -886,6 +890,8 @@ static void storage_work_done(uv_work_t *req, int status)
     build_job *job = ls->storage_job;
     ls->storage_job = NULL;
     ls->storage_checked = w->bytes;
+    if (w->wipe)
+        ls->storage_wipe = false;
     if (status < 0 || w->rc < 0) {
         set_failure(ls, "RUNTIME_ERROR", "its /data could not be prepared: %s",
                     status < 0 ? uv_strerror(status) : w->err);
@@ -907,6 +913,7 @@ static void storage_work_done(uv_work_t *req, int status)
 /* Queues storage work for ls on the thread pool; false when it cannot. */
 static bool storage_queue(lc_space *ls, uint64_t bytes, bool remove)
 {
+    bool wipe = !remove && ls->storage_wipe;
     storage_work *w = calloc(1, sizeof *w);
     if (!w)
         return false;
@@ -914,6 +921,7 @@ static bool storage_queue(lc_space *ls, uint64_t bytes, bool remove)
     w->ls = ls;
     w->bytes = bytes;
     w->remove = remove;
+    w->wipe = wipe;
     if (uv_queue_work(ls->a->loop, &w->req, storage_work_run, storage_work_done) < 0) {
         free(w);
         return false;
@@ -932,16 +940,17 @@ static bool storage_wait(lc_space *ls, build_job *job)
     uint64_t bytes = space_storage_quota(ls, tier, sizeof tier);
     /* checked: prepared already, or it could not be and the space runs without */
     bool checked = bytes != 0 && ls->storage_checked == bytes;
-    if (checked || storage_ready(ls->a->config.data_dir, ls->sp.id, bytes))
+    if (!ls->storage_wipe && (checked || storage_ready(ls->a->config.data_dir, ls->sp.id, bytes)))
         return true;
     if (ls->storage_job && ls->storage_job != job)
         build_free(ls->storage_job);
     ls->storage_job = job;
-    if (storage_grows(ls->a->config.data_dir, ls->sp.id, bytes) && (ls->current || ls->next)) {
-        /* a file system grows unmounted: the running app stops first, and
-         * on_instance_exit brings job back here */
-        log_info("lifecycle", "%s: /data grows to %llu MB: stopping the app first", ls->sp.full_id,
-                 (unsigned long long)(bytes >> 20));
+    bool grows = storage_grows(ls->a->config.data_dir, ls->sp.id, bytes);
+    if ((grows || ls->storage_wipe) && (ls->current || ls->next)) {
+        /* a file system grows (or goes) unmounted: the running app stops
+         * first, and on_instance_exit brings job back here */
+        log_info("lifecycle", "%s: /data %s: stopping the app first", ls->sp.full_id,
+                 grows ? "grows" : "is deleted");
         if (ls->current)
             stop_instance(ls->current);
         if (ls->next)
@@ -1444,6 +1453,23 @@ void lifecycle_on_storage_change(app *a, const space *sp)
         return;
     log_info("lifecycle", "%s: storage changed, restarting", ls->sp.full_id);
     schedule_build(ls);
+}
+
+void lifecycle_storage_delete(app *a, const space *sp)
+{
+    lc_space *ls = get_space(a, sp);
+    if (!ls)
+        return;
+    ls->storage_wipe = true;
+    ls->storage_checked = 0;
+    log_info("lifecycle", "%s: its storage was deleted", ls->sp.full_id);
+    if (ls->current || ls->next) {
+        schedule_build(ls); /* the next start stops it, wipes /data and starts again */
+        return;
+    }
+    /* nothing runs: /data is wiped now (a start meanwhile waits for it) */
+    if (!ls->storage_busy && !storage_queue(ls, space_storage_quota(ls, (char[32]){0}, 32), false))
+        log_warn("lifecycle", "%s: its /data could not be wiped: out of memory", ls->sp.full_id);
 }
 
 void lifecycle_on_env_change(app *a, const space *sp)

@@ -82,6 +82,15 @@ def test_data_quota_enospc_tier_restart_delete(hangar_factory, tmp_path):
     assert r.status_code == 400 and "downgrade" in r.headers["X-Error-Message"]
     assert client(h).get_space_runtime(repo).storage == "small"
 
+    # 0.x clients send create_repo(space_storage=...) as "storageTier".
+    r = requests.post(f"{h.url}/api/repos/create", headers=h.headers(), json={
+        "type": "space", "name": "tiered", "sdk": "static", "storageTier": "small"})
+    assert r.status_code == 200, r.text
+    assert client(h).get_space_runtime("admin/tiered").storage == "small"
+    r = requests.post(f"{h.url}/api/repos/create", headers=h.headers(), json={
+        "type": "space", "name": "badtier", "sdk": "static", "storageTier": "huge"})
+    assert r.status_code == 400
+
     # A daemon restart mounts it again, files and quota included.
     assert h.stop() == 0
     assert not os.path.ismount(h.data_dir / "volumes" / sid)
@@ -90,6 +99,19 @@ def test_data_quota_enospc_tier_restart_delete(hangar_factory, tmp_path):
     assert app_json(h, "admin-fill", "/ls") == {"big": out["written"], "more": 12 * MB}
     q = quota(h, repo)
     assert q["enforced"] is True and q["bytes"] == 24 * MB
+
+    # HF's delete_space_storage: the tier goes and /data starts empty again.
+    r = requests.delete(f"{h.url}/api/spaces/{repo}/storage", headers=h.headers())
+    assert r.status_code == 200, r.text
+    assert r.json()["storage"] is None
+    deadline = time.time() + 120
+    while time.time() < deadline and not (quota(h, repo)["bytes"] == 8 * MB and
+                                          runtime(h, repo)["stage"] == "RUNNING"):
+        time.sleep(0.2)
+    wait_stage(h, repo, "RUNNING")
+    assert app_json(h, "admin-fill", "/ls") == {}
+    q = quota(h, repo)
+    assert q["enforced"] is True and q["usedBytes"] < 2 * MB
 
     # Deleting the space removes its /data: image, mount and directory.
     client(h).delete_repo(repo, repo_type="space")
