@@ -87,8 +87,11 @@ san: $(BUILD)/san/hangar
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
+# Test files run side by side (pytest-xdist, one file per worker at a time:
+# module fixtures stay whole); E2E_JOBS=1 runs them one after the other.
+E2E_JOBS ?= 2
 e2e: $(BUILD)/san/hangar $(BUILD)/hangar
-	HANGAR_BIN=$(abspath $(BUILD))/san/hangar $(PYTEST) -q tests/e2e $(PYTEST_ARGS)
+	HANGAR_BIN=$(abspath $(BUILD))/san/hangar $(PYTEST) -q $(if $(filter-out 1,$(E2E_JOBS)),-n $(E2E_JOBS) --dist loadfile) tests/e2e $(PYTEST_ARGS)
 
 # The example spaces including text-similarity, whose PyTorch is too heavy for make test.
 test-examples: deps all san
@@ -99,6 +102,14 @@ test-examples: deps all san
 screenshots: $(BUILD)/san/hangar
 	HANGAR_BIN=$(abspath $(BUILD))/san/hangar HANGAR_SCREENSHOTS=$(abspath docs/screenshots) \
 		$(PYTEST) -q tests/e2e/test_ui.py -k screenshots
+
+# Benchmarks, never part of make test (root: the spaces run in the sandbox).
+# ROUNDS=N sets bench/wake's number of wakes (default 20).
+.PHONY: bench-proxy bench-wake
+bench-proxy:
+	BUILD=$(BUILD) ./bench/proxy
+bench-wake:
+	BUILD=$(BUILD) ./bench/wake $(ROUNDS)
 
 test: deps
 	@if command -v podman >/dev/null 2>&1; then $(MAKE) --no-print-directory base-image; fi

@@ -6,6 +6,7 @@
 #include "cli/admin.h"
 #include "cli/cache.h"
 #include "cli/cli.h"
+#include "git/scan.h"
 #include "runtime/sandbox.h"
 
 static void usage(FILE *out)
@@ -42,6 +43,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, SANDBOX_HELPER_COMMAND) == 0) /* internal: the sandbox helper */
         return sandbox_exec_main(argc - 1, argv + 1);
+    if (strcmp(cmd, SCAN_HOOK_COMMAND) == 0) /* internal: git's post-receive hook */
+        return scan_hook_main();
     if (strcmp(cmd, "serve") == 0)
         return serve_main(argc - 1, argv + 1);
     if (strcmp(cmd, "user") == 0)

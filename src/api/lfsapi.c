@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -429,6 +430,12 @@ static void upload_after(uv_work_t *w, int status)
         upload_free(u);
         return;
     }
+    if ((u->failed || (u->finishing && u->result < 0)) && lfs_writer_no_space(&u->w)) {
+        log_error("lfs", "no space left for object %s (%lld bytes)", u->w.oid,
+                  (long long)u->w.size);
+        upload_answer(u, 507, "Not enough storage space on the server for this object");
+        return;
+    }
     if (u->failed || status < 0) {
         upload_answer(u, 500, "Could not store the object");
         return;
@@ -529,6 +536,15 @@ static void lfs_upload_start(http_request *req, lfs_target *t)
     if (size < 0 || size > LFS_OBJECT_MAX) {
         lfs_error(req, size < 0 ? 411 : 413, "An object upload needs a Content-Length up to %lld",
                   (long long)LFS_OBJECT_MAX);
+        return;
+    }
+    /* A body that cannot fit is refused before it is received. */
+    struct statvfs vfs;
+    if (statvfs(app_of(req)->config.data_dir, &vfs) == 0 &&
+        (uint64_t)size > (uint64_t)vfs.f_bavail * vfs.f_frsize) {
+        log_error("lfs", "no space left for object %s (%lld bytes)", t->oid, (long long)size);
+        lfs_error(req, 507, "Not enough storage space on the server for an object of %lld bytes",
+                  (long long)size);
         return;
     }
     lfs_upload *u = calloc(1, sizeof *u);

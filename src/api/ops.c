@@ -115,8 +115,14 @@ bool ops_space_create(app *a, const store_user *actor, const char *owner_name, c
     space_repo_path(a->config.data_dir, sp.owner, sp.name, repo, sizeof repo);
     repo_remove(repo);
     int rc = copy_from ? repo_clone_bare(copy_from, repo) : repo_init_bare(repo);
-    if (rc < 0)
+    if (rc < 0) {
+        bool no_space = repo_error_no_space();
+        repo_remove(repo); /* what a full disk let it write */
+        if (no_space)
+            return fail(err, 507, NULL, "Not enough storage space on the server to create %s",
+                        sp.full_id);
         return fail(err, 500, NULL, "Could not create the repository of %s", sp.full_id);
+    }
     if (copy_from && repo_head(repo, sp.sha) < 0)
         sp.sha[0] = '\0';
     rc = store_space_create(a->store, &sp);
@@ -370,4 +376,37 @@ void ops_env_changed(app *a, const space *sp)
 {
     ops_event(a, sp->id, "config");
     lifecycle_on_env_change(a, sp);
+}
+
+/* ---- tracked source ------------------------------------------------------------- */
+
+bool ops_source_set(app *a, const space *sp, bool admin, const ops_source *src,
+                    char new_secret[SOURCE_SECRET_MAX + 1], ops_error *err)
+{
+    char why[256];
+    const char *branch = src->branch && *src->branch ? src->branch : "main";
+    int min = admin ? 1 : SOURCE_POLL_MIN;
+    new_secret[0] = '\0';
+    if (!src->url || !*src->url)
+        return fail(err, 400, NULL, "Give the URL of the repository to follow");
+    if (!source_url_allowed(src->url, admin, why, sizeof why))
+        return fail(err, 400, NULL, "%s", why);
+    if (!source_branch_valid(branch))
+        return fail(err, 400, NULL, "\"%s\" is not a valid branch name", branch);
+    if (src->secret && strlen(src->secret) < 8)
+        return fail(err, 400, NULL, "The webhook secret must be at least 8 characters");
+    if (src->poll_seconds != 0 && (src->poll_seconds < min || src->poll_seconds > SOURCE_POLL_MAX))
+        return fail(err, 400, NULL, "Poll every 0 (never: webhooks only) or %d to %d seconds", min,
+                    SOURCE_POLL_MAX);
+    if (source_set(a, sp, src->url, branch, src->token, src->secret, src->poll_seconds,
+                   new_secret) < 0)
+        return fail(err, 500, NULL, "Could not store the source of %s", sp->full_id);
+    return true;
+}
+
+bool ops_source_clear(app *a, const space *sp, ops_error *err)
+{
+    if (source_clear(a, sp) < 0)
+        return fail(err, 500, NULL, "Could not turn tracking off for %s", sp->full_id);
+    return true;
 }

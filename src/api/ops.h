@@ -14,6 +14,7 @@
 
 #include "app/app.h"
 #include "auth/auth.h"
+#include "git/source.h"
 #include "space/space.h"
 #include "store/store.h"
 
@@ -66,5 +67,19 @@ bool ops_env_put(app *a, const space *sp, bool secret, const char *key, const ch
 /* Deletes an entry (absent is no error) and restarts the space when it existed. */
 bool ops_env_delete(app *a, const space *sp, bool secret, const char *key, ops_error *err);
 void ops_env_changed(app *a, const space *sp);
+
+/* What a space is told to follow (git/source.h): token and secret are plain
+ * text or NULL (keep the stored one; a secret is made when there is none). */
+typedef struct ops_source {
+    const char *url, *branch, *token, *secret;
+    int poll_seconds; /* 0: webhooks only */
+} ops_source;
+
+/* Checks and stores the source of sp, then syncs it; admin allows file://
+ * URLs and fast polling. A secret Hangar made is left in new_secret, to be
+ * shown once (else ""). */
+bool ops_source_set(app *a, const space *sp, bool admin, const ops_source *src,
+                    char new_secret[SOURCE_SECRET_MAX + 1], ops_error *err);
+bool ops_source_clear(app *a, const space *sp, ops_error *err);
 
 #endif

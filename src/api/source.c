@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/ops.h"
 #include "app/app.h"
 #include "git/source.h"
 #include "lib/log.h"
@@ -78,22 +79,20 @@ static bool opt_string(http_request *req, json_t *body, const char *key, size_t 
     return true;
 }
 
-/* pollSeconds: 0 (webhooks only) or SOURCE_POLL_MIN..SOURCE_POLL_MAX; admins
- * may poll faster (tests, and a local forge that cannot send webhooks). */
-static bool parse_poll(http_request *req, json_t *body, bool admin, int *out)
+/* pollSeconds: an integer, or absent (0: webhooks only); ops checks its range. */
+static bool parse_poll(http_request *req, json_t *body, int *out)
 {
     json_t *v = json_object_get(body, "pollSeconds");
     *out = 0;
     if (!v || json_is_null(v))
         return true;
-    json_int_t n = json_is_integer(v) ? json_integer_value(v) : -1;
-    int min = admin ? 1 : SOURCE_POLL_MIN;
-    if (n != 0 && (n < min || n > SOURCE_POLL_MAX)) {
-        api_error(req, 400, NULL, "\"pollSeconds\" must be 0 (no polling) or %d to %d", min,
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > SOURCE_POLL_MAX) {
+        api_error(req, 400, NULL, "\"pollSeconds\" must be 0 (no polling) or up to %d",
                   SOURCE_POLL_MAX);
         return false;
     }
-    *out = (int)n;
+    *out = (int)json_integer_value(v);
     return true;
 }
 
@@ -106,27 +105,19 @@ static void api_source_set(http_request *req)
     json_t *body = api_parse_body(req);
     if (!body)
         return;
-    const char *url, *branch, *token, *secret;
-    int poll;
-    char err[256], new_secret[SOURCE_SECRET_MAX + 1] = "";
-    if (!opt_string(req, body, "url", SOURCE_URL_MAX, &url) ||
-        !opt_string(req, body, "branch", SOURCE_BRANCH_MAX, &branch) ||
-        !opt_string(req, body, "token", SOURCE_TOKEN_MAX, &token) ||
-        !opt_string(req, body, "webhookSecret", SOURCE_SECRET_MAX, &secret) ||
-        !parse_poll(req, body, id.user.admin, &poll))
+    ops_source src = {0};
+    ops_error err;
+    char new_secret[SOURCE_SECRET_MAX + 1] = "";
+    if (!opt_string(req, body, "url", SOURCE_URL_MAX, &src.url) ||
+        !opt_string(req, body, "branch", SOURCE_BRANCH_MAX, &src.branch) ||
+        !opt_string(req, body, "token", SOURCE_TOKEN_MAX, &src.token) ||
+        !opt_string(req, body, "webhookSecret", SOURCE_SECRET_MAX, &src.secret) ||
+        !parse_poll(req, body, &src.poll_seconds))
         goto done;
-    if (!branch)
-        branch = "main";
-    if (!url) {
+    if (!src.url) {
         api_error(req, 400, NULL, "Expected {\"url\": string, \"branch\"?: string, ...}");
-    } else if (!source_url_allowed(url, id.user.admin, err, sizeof err)) {
-        api_error(req, 400, NULL, "%s", err);
-    } else if (!source_branch_valid(branch)) {
-        api_error(req, 400, NULL, "\"branch\" is not a valid branch name");
-    } else if (secret && strlen(secret) < 8) {
-        api_error(req, 400, NULL, "\"webhookSecret\" must be at least 8 characters");
-    } else if (source_set(app_of(req), &sp, url, branch, token, secret, poll, new_secret) < 0) {
-        api_error(req, 500, NULL, "Could not store the source of %s", sp.full_id);
+    } else if (!ops_source_set(app_of(req), &sp, id.user.admin, &src, new_secret, &err)) {
+        api_error(req, err.status, err.code, "%s", err.message);
     } else {
         log_info("api", "%s set the source of %s", id.user.name, sp.full_id);
         respond_source(req, &sp, new_secret);
@@ -142,8 +133,9 @@ static void api_source_delete(http_request *req)
     space sp;
     if (!api_space_load(req, req->params[0], req->params[1], API_WRITE, &id, &sp))
         return;
-    if (source_clear(app_of(req), &sp) < 0)
-        api_error(req, 500, NULL, "Could not turn tracking off for %s", sp.full_id);
+    ops_error err;
+    if (!ops_source_clear(app_of(req), &sp, &err))
+        api_error(req, err.status, err.code, "%s", err.message);
     else
         api_json(req, 200, json_pack("{s:b}", "tracking", false));
 }

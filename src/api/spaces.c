@@ -6,7 +6,9 @@
 
 #include "api/api.h"
 #include "api/ops.h"
+#include "api/upload.h"
 #include "app/app.h"
+#include "git/commit.h"
 #include "git/repo.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -18,6 +20,8 @@
 #include "store/store.h"
 
 #define REPO_NOT_FOUND "Repository not found"
+/* createRepo may carry the first files, base64 in the JSON body. */
+#define REPOS_CREATE_BODY_LIMIT (32u * 1024 * 1024)
 
 bool api_space_load(http_request *req, const char *owner, const char *name, api_access need,
                     auth_identity *id, space *sp)
@@ -226,6 +230,31 @@ bool api_space_apply_options(http_request *req, space *sp, json_t *body)
     return true;
 }
 
+/* The first commit of a new space, from createRepo's files; a failure
+ * removes the space again (it answered nothing yet) and answers. */
+static bool commit_initial_files(http_request *req, const auth_identity *id, space *sp,
+                                 const commit_batch *batch)
+{
+    char repo[4200], sha[41], err[1200];
+    ops_error oerr;
+    api_space_repo_path(req, sp, repo, sizeof repo);
+    commit_info info = {.author = id->user.name, .summary = "Initial commit", .parent = NULL};
+    commit_result rc = commit_apply(repo, &info, batch, sha, err, sizeof err);
+    if (rc == COMMIT_OK) {
+        if (lifecycle_on_commit(app_of(req), sp, sha, "api") < 0)
+            log_error("api", "commit %.12s of %s is on main but its event was not recorded", sha,
+                      sp->full_id);
+        return true;
+    }
+    log_error("api", "initial commit of %s failed: %s", sp->full_id, err);
+    if (!ops_space_delete(app_of(req), sp, &oerr))
+        log_error("api", "cannot remove %s after its failed initial commit: %s", sp->full_id,
+                  oerr.message);
+    api_error(req, rc == COMMIT_INVALID ? 400 : 500, NULL, "The files could not be committed: %s",
+              err);
+    return false;
+}
+
 static void api_repos_create(http_request *req)
 {
     auth_identity id;
@@ -243,7 +272,9 @@ static void api_repos_create(http_request *req)
     const char *org = json_str(body, "organization");
     const char *sdk = json_str(body, "sdk");
     space sp;
+    commit_body initial;
     memset(&sp, 0, sizeof sp);
+    upload_body_init(&initial);
 
     if (type && strcmp(type, "space") != 0) {
         api_error(req, 400, NULL, "Hangar hosts spaces only, not repositories of type '%s'", type);
@@ -288,8 +319,16 @@ static void api_repos_create(http_request *req)
         api_error(req, 400, NULL, "Invalid visibility: public or private");
         goto done;
     }
+    /* createRepo's files are checked before anything is made: bad input
+     * leaves no half-made space behind */
+    json_t *files = json_object_get(body, "files");
+    if (files && !json_is_null(files) && upload_parse_files(&initial, files) < 0) {
+        api_error(req, 400, NULL, "%s", initial.err);
+        goto done;
+    }
     if (!api_space_new(req, &id, owner_name, repo_name, sdk, sp.is_private, NULL, &sp) ||
-        !api_space_apply_options(req, &sp, body))
+        !api_space_apply_options(req, &sp, body) ||
+        (initial.batch.count && !commit_initial_files(req, &id, &sp, &initial.batch)))
         goto done;
     char url[1024];
     log_info("api", "%s created space %s (sdk %s, %s)", id.user.name, sp.full_id, sp.sdk,
@@ -298,6 +337,7 @@ static void api_repos_create(http_request *req)
     api_json(req, 200,
              json_pack("{s:s, s:s, s:s}", "url", url, "name", sp.full_id, "id", sp.hex_id));
 done:
+    upload_body_free(&initial);
     json_decref(body);
 }
 
@@ -544,7 +584,7 @@ done:
 }
 
 const route api_space_routes[] = {
-    {HTTP_POST, "/api/repos/create", api_repos_create, NULL, 0},
+    {HTTP_POST, "/api/repos/create", api_repos_create, NULL, REPOS_CREATE_BODY_LIMIT},
     {HTTP_DELETE, "/api/repos/delete", api_repos_delete, NULL, 0},
     {HTTP_POST, "/api/repos/move", api_repos_move, NULL, 0},
     {HTTP_GET, "/api/spaces", api_spaces_list, NULL, 0},

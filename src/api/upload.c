@@ -487,6 +487,22 @@ done:
     return rc;
 }
 
+int upload_parse_files(commit_body *cb, json_t *files)
+{
+    json_t *item;
+    size_t i;
+    if (!json_is_array(files))
+        return body_fail(cb, "\"files\" must be a list of {path, content, encoding}");
+    json_array_foreach(files, i, item)
+    {
+        if (!json_is_object(item))
+            return body_fail(cb, "\"files\"[%zu] must be an object", i);
+        if (parse_operation(cb, "file", item) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int upload_parse_commit_body(commit_body *cb, const char *data, size_t len)
 {
     size_t pos = 0;
@@ -560,6 +576,8 @@ static int commit_status(commit_result rc, const char **code)
         return 404;
     case COMMIT_CONFLICT:
         return 409;
+    case COMMIT_NO_SPACE:
+        return 507;
     default:
         return 500;
     }

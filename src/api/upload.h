@@ -22,5 +22,9 @@ void upload_body_free(commit_body *cb);
  * and deletedFolder operations) into cb: 0, or -1 with cb->err saying why. Every
  * path in cb->batch passed commit_path_problem. */
 int upload_parse_commit_body(commit_body *cb, const char *data, size_t len);
+/* Parses the "files" of a create_repo body ([{path, content, encoding}], as
+ * @huggingface/hub's createRepo sends them) into cb->batch as file additions:
+ * 0, or -1 with cb->err saying why. */
+int upload_parse_files(commit_body *cb, json_t *files);
 
 #endif

@@ -26,6 +26,7 @@ typedef struct app_config {
     char base_image[256];      /* FROM of generated Dockerfiles, "" the default */
     char space_network[64];    /* network mode of containers, "" none (loopback only) */
     int build_timeout_s;       /* build time limit, 0: the default (30 min) */
+    uint64_t build_memory;     /* memory limit of a build's sandbox, 0: the default (4 GiB) */
     uint64_t storage_size;     /* /data quota without a tier or a profile's, 0: none */
     uint64_t storage_tiers[3]; /* small, medium, large in bytes; 0: HF's sizes */
     char hub_endpoint[1024];   /* preload_from_hub source, "" none (offline) */

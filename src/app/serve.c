@@ -15,6 +15,7 @@
 #include "auth/auth.h"
 #include "git/repo.h"
 #include "git/source.h"
+#include "git/transport.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "router/router.h"
@@ -66,6 +67,7 @@ void serve_usage(void)
           "  --space-network MODE    network of containers (default none: loopback only;\n"
           "                          e.g. slirp4netns for outbound access)\n"
           "  --build-timeout SECS    time limit of a build (default 1800)\n"
+          "  --build-memory MB       memory limit of a build's sandbox (default 4096)\n"
           "  --storage-size MB       /data quota of a space without a tier or a profile quota\n"
           "                          (default 20480; 0: none)\n"
           "  --storage-tiers LIST    sizes of the storage tiers in MB (default\n"
@@ -97,6 +99,7 @@ enum {
     O_BASE_IMAGE,
     O_SPACE_NETWORK,
     O_BUILD_TIMEOUT,
+    O_BUILD_MEMORY,
     O_STORAGE_SIZE = 1100,
     O_STORAGE_TIERS,
     O_HUB_ENDPOINT
@@ -133,6 +136,13 @@ static int parse_container_arg(app_config *cfg, int opt, const char *arg)
     case O_SPACE_NETWORK:
         return container_string("--space-network", arg, cfg->space_network,
                                 sizeof cfg->space_network);
+    case O_BUILD_MEMORY:
+        if (util_parse_int(arg, 64, 1 << 24, &n) == 0) {
+            cfg->build_memory = (uint64_t)n << 20;
+            return 0;
+        }
+        fprintf(stderr, "hangar serve: --build-memory is in MB, at least 64\n");
+        return -1;
     default: /* O_BUILD_TIMEOUT */
         if (util_parse_int(arg, 10, 7 * 86400, &n) == 0) {
             cfg->build_timeout_s = (int)n;
@@ -186,6 +196,7 @@ static int parse_args(app_config *cfg, int argc, char **argv)
         {"base-image", required_argument, NULL, O_BASE_IMAGE},
         {"space-network", required_argument, NULL, O_SPACE_NETWORK},
         {"build-timeout", required_argument, NULL, O_BUILD_TIMEOUT},
+        {"build-memory", required_argument, NULL, O_BUILD_MEMORY},
         {"storage-size", required_argument, NULL, O_STORAGE_SIZE},
         {"storage-tiers", required_argument, NULL, O_STORAGE_TIERS},
         {"hub-endpoint", required_argument, NULL, O_HUB_ENDPOINT},
@@ -291,6 +302,7 @@ static int parse_args(app_config *cfg, int argc, char **argv)
         case O_BASE_IMAGE:
         case O_SPACE_NETWORK:
         case O_BUILD_TIMEOUT:
+        case O_BUILD_MEMORY:
             if (parse_container_arg(cfg, c, optarg) < 0)
                 return -1;
             break;
@@ -514,6 +526,7 @@ int serve_main(int argc, char **argv)
         store_close(a->store);
         return 1;
     }
+    transport_init(a); /* without it pushes work, unscanned */
     if (source_init(a) < 0)
         log_error("serve", "cannot load tracked repositories: they will not be polled");
     log_info("serve", "hangar %s listening on %s (port %d), data in %s", HANGAR_VERSION,

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <git2.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -26,11 +27,19 @@
 #define MAX_ARGS 24         /* of an environment step */
 #define MAX_IMAGE_ARGS 1100 /* of an image build: a build arg per variable */
 #define MAX_BUILD_ENV 512   /* variables and secrets of an image build */
+/* Environment steps run in the sandbox as this user: below every space's uid
+ * (lifecycle gives space N uid 100000+N), so no app owns what a build makes,
+ * and a build can write only its own environment, its scratch directory and
+ * the shared download cache. */
+#define BUILD_UID 99999
+#define BUILD_MEMORY_DEFAULT (4ULL << 30) /* unless --build-memory says otherwise */
+#define BUILD_PIDS_MAX 4096
 
 typedef struct build_step {
     char **argv;      /* NULL-terminated, owned */
     const char *what; /* for the log: "creating the environment" */
     bool oci;         /* the container engine: its configuration goes in the environment */
+    bool sandboxed;   /* runs in the sandbox as BUILD_UID (environment steps) */
 } build_step;
 
 struct build_job {
@@ -59,6 +68,11 @@ struct build_job {
     char final_env_dir[4096]; /* where a fresh environment goes when it is ready */
     char secrets_dir[4200];   /* build secrets of an image build, "" when none */
     char cgroup_parent[128];  /* cgroup of an image build's RUN steps, "" when none */
+    char uv_cache[4200];      /* the download cache of uv, shared by all builds */
+    char tmp_dir[4200];       /* TMPDIR of sandboxed steps, "" when none */
+    uv_work_t prep;           /* makes the directories a sandboxed build writes */
+    int prep_errno;
+    char prep_what[4300];
     uint64_t started_ms;
 };
 
@@ -265,6 +279,7 @@ static void checkout_work(uv_work_t *w)
  * own and frees them when the last one is closed. */
 typedef struct step_proc {
     build_job *job;
+    runtime_instance *rt; /* a sandboxed step; the handles below are then unused */
     uv_process_t proc;
     uv_pipe_t out, err;
     buf out_line, err_line;
@@ -280,6 +295,11 @@ static void image_built(build_job *job);
 static int build_timeout_s(const build_job *job)
 {
     return job->a->config.build_timeout_s > 0 ? job->a->config.build_timeout_s : BUILD_TIMEOUT_S;
+}
+
+static uint64_t build_memory(const build_job *job)
+{
+    return job->a->config.build_memory ? job->a->config.build_memory : BUILD_MEMORY_DEFAULT;
 }
 
 static void maybe_report(build_job *job)
@@ -315,13 +335,8 @@ static void on_alloc(uv_handle_t *h, size_t size, uv_buf_t *out)
     out->len = out->base ? size : 0;
 }
 
-static void step_done(step_proc *sp)
+static void step_finished(build_job *job, int64_t status, int term_signal, bool oom)
 {
-    build_job *job = sp->job;
-    job->running = NULL;
-    uv_close((uv_handle_t *)&sp->proc, on_step_handle_closed);
-    uv_close((uv_handle_t *)&sp->out, on_step_handle_closed);
-    uv_close((uv_handle_t *)&sp->err, on_step_handle_closed);
     if (job->cancelled || job->timed_out) {
         if (job->timed_out)
             fail(job, "BUILD_ERROR", "the build took too long (limit %d s)", build_timeout_s(job));
@@ -329,13 +344,29 @@ static void step_done(step_proc *sp)
             fail(job, "BUILD_ERROR", "the build was cancelled");
         return;
     }
-    if (sp->status != 0 || sp->term_signal) {
+    if (oom) {
+        fail(job, "BUILD_ERROR",
+             "%s ran out of memory (the build limit is %llu MB: --build-memory)",
+             job->steps[job->step].what, (unsigned long long)(build_memory(job) >> 20));
+        return;
+    }
+    if (status != 0 || term_signal) {
         fail(job, "BUILD_ERROR", "%s failed (exit %lld%s)", job->steps[job->step].what,
-             (long long)sp->status, sp->term_signal ? ", killed" : "");
+             (long long)status, term_signal ? ", killed" : "");
         return;
     }
     job->step++;
     run_next_step(job);
+}
+
+static void step_done(step_proc *sp)
+{
+    build_job *job = sp->job;
+    job->running = NULL;
+    uv_close((uv_handle_t *)&sp->proc, on_step_handle_closed);
+    uv_close((uv_handle_t *)&sp->out, on_step_handle_closed);
+    uv_close((uv_handle_t *)&sp->err, on_step_handle_closed);
+    step_finished(job, sp->status, sp->term_signal, false);
 }
 
 static void on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -459,6 +490,94 @@ static void mark_env_ready(build_job *job)
     finish(job);
 }
 
+/* ---- sandboxed steps ------------------------------------------------------- */
+
+static void on_sandbox_line(runtime_instance *rt, int stream, const char *line, size_t len,
+                            void *arg)
+{
+    step_proc *sp = arg;
+    (void)rt;
+    (void)stream;
+    /* Progress bars redraw with \r: keep only the last state of a line. */
+    const char *cr = memrchr(line, '\r', len);
+    if (cr && cr + 1 < line + len) {
+        len -= (size_t)(cr + 1 - line);
+        line = cr + 1;
+    }
+    logs_append(sp->job->log, line, len);
+}
+
+static void on_sandbox_exit(runtime_instance *rt, const runtime_exit *ex, void *arg)
+{
+    step_proc *sp = arg;
+    build_job *job = sp->job;
+    int64_t status = ex->status;
+    int term_signal = ex->term_signal;
+    bool oom = ex->oom;
+    runtime_free(rt);
+    free(sp);
+    job->running = NULL;
+    job->open_handles--;
+    step_finished(job, status, term_signal, oom);
+}
+
+/* uv itself, when it lives outside the system directories every sandbox sees
+ * (a virtualenv of the operator's, as `make deps` installs it). */
+static bool uv_needs_bind(const char *uv)
+{
+    static const char *const system[] = {"/usr/", "/bin/", "/sbin/", "/lib", "/etc/"};
+    for (size_t i = 0; i < sizeof system / sizeof system[0]; i++)
+        if (util_has_prefix(uv, system[i]))
+            return false;
+    return true;
+}
+
+/* Runs an environment step in the sandbox: its own mount, pid and ipc
+ * namespaces, as BUILD_UID, under memory and pids limits, with the host's
+ * network (package indexes). It sees the system read-only, the checkout at
+ * /app, and may write only the environment it makes, its TMPDIR and the
+ * download cache. */
+static void run_sandboxed_step(build_job *job, build_step *st, const char *const *env)
+{
+    step_proc *sp = calloc(1, sizeof *sp);
+    if (!sp) {
+        fail(job, "BUILD_ERROR", "out of memory");
+        return;
+    }
+    sp->job = job;
+    const char *uv = uv_binary();
+    const char *ro[] = {uv && uv_needs_bind(uv) ? uv : NULL, NULL};
+    const char *rw[] = {job->result.env_dir, job->tmp_dir, job->uv_cache, NULL};
+    static unsigned long long seq; /* loop thread only: a cancelled build's sandbox may
+                                      still be going away when the next one starts */
+    char name[128];
+    snprintf(name, sizeof name, "%s-build-%lld-%llu", job->a->instance_tag, (long long)job->sp.id,
+             ++seq);
+    runtime_spec spec = {
+        .driver = RUNTIME_DRIVER_SANDBOX,
+        .name = name,
+        .app_dir = job->result.app_dir,
+        .ro_binds = ro,
+        .rw_binds = rw,
+        .argv = (const char *const *)st->argv,
+        .env = env,
+        .memory_bytes = build_memory(job),
+        .pids_max = BUILD_PIDS_MAX,
+        .host_network = true,
+        .uid = BUILD_UID,
+        .gid = BUILD_UID,
+    };
+    static const runtime_callbacks cbs = {on_sandbox_line, on_sandbox_exit};
+    char err[512] = "";
+    if (runtime_start(job->a->loop, &spec, &cbs, sp, &sp->rt, err, sizeof err) < 0) {
+        free(sp);
+        fail(job, "BUILD_ERROR", "cannot start the build sandbox: %s", err);
+        return;
+    }
+    job->running = sp;
+    job->open_handles++;
+}
+
 static void run_next_step(build_job *job)
 {
     if (job->step >= job->nsteps) {
@@ -480,6 +599,31 @@ static void run_next_step(build_job *job)
     logs_appendf(job->log, "--> %s: %s", st->what, cmd.data);
     buf_free(&cmd);
 
+    char cache[4300], tmpdir[4300], tag[64];
+    snprintf(cache, sizeof cache, "UV_CACHE_DIR=%s", job->uv_cache);
+    snprintf(tmpdir, sizeof tmpdir, "TMPDIR=%s", job->tmp_dir);
+    /* Names the daemon's steps, so that its next start can find those a SIGKILL left. */
+    snprintf(tag, sizeof tag, BUILD_TAG_VAR "=%s", job->a->instance_tag);
+    char *env[64] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", cache, tag,
+                     "UV_PYTHON_DOWNLOADS=never", "UV_NO_PROGRESS=1", "PIP_NO_INPUT=1",
+                     /* The environment is mounted read-only in spaces: without .pyc files
+                      * made here every start would compile gradio again (seconds). */
+                     "UV_COMPILE_BYTECODE=1", "PIP_DISABLE_PIP_VERSION_CHECK=1", "LANG=C.UTF-8",
+                     /* the cache and the environment are two mounts in the sandbox: a
+                      * hard link between them fails (EXDEV), so say copy at once */
+                     st->sandboxed ? "UV_LINK_MODE=copy" : NULL, st->sandboxed ? tmpdir : NULL,
+                     NULL};
+    pass_network_env(env, 64);
+    if (st->oci) {
+        /* the engine's network plugins (iptables) live in sbin */
+        env[0] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        oci_child_env((const char **)env, 64);
+    }
+    if (st->sandboxed) {
+        run_sandboxed_step(job, st, (const char *const *)env);
+        return;
+    }
+
     step_proc *sp = calloc(1, sizeof *sp);
     if (!sp) {
         fail(job, "BUILD_ERROR", "out of memory");
@@ -499,24 +643,6 @@ static void run_next_step(build_job *job)
     stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
     stdio[2].data.stream = (uv_stream_t *)&sp->err;
 
-    char cache[4200];
-    const char *uv_cache = getenv("HANGAR_UV_CACHE");
-    if (uv_cache && *uv_cache)
-        snprintf(cache, sizeof cache, "UV_CACHE_DIR=%s", uv_cache);
-    else
-        snprintf(cache, sizeof cache, "UV_CACHE_DIR=%s/cache/uv", job->a->config.data_dir);
-    char *env[64] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", cache,
-                     "UV_PYTHON_DOWNLOADS=never", "UV_NO_PROGRESS=1", "PIP_NO_INPUT=1",
-                     /* The environment is mounted read-only in spaces: without .pyc files
-                      * made here every start would compile gradio again (seconds). */
-                     "UV_COMPILE_BYTECODE=1", "PIP_DISABLE_PIP_VERSION_CHECK=1", "LANG=C.UTF-8",
-                     NULL};
-    pass_network_env(env, 64);
-    if (st->oci) {
-        /* the engine's network plugins (iptables) live in sbin */
-        env[0] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-        oci_child_env((const char **)env, 64);
-    }
     uv_process_options_t opts;
     memset(&opts, 0, sizeof opts);
     opts.file = st->argv[0];
@@ -545,7 +671,9 @@ static void run_next_step(build_job *job)
 
 static void kill_running_step(build_job *job)
 {
-    if (job->running && job->running->proc.pid > 0)
+    if (job->running && job->running->rt)
+        runtime_stop(job->running->rt, 0);
+    else if (job->running && job->running->proc.pid > 0)
         uv_kill(-job->running->proc.pid, SIGKILL);
     /* a RUN step of an image build is in a session of its own */
     if (job->running && job->steps[job->step].oci)
@@ -626,6 +754,9 @@ static void plan_env(build_job *job, const char *python)
     snprintf(pre, sizeof pre, "%s/pre-requirements.txt", job->result.app_dir);
     snprintf(req, sizeof req, "%s/requirements.txt", job->result.app_dir);
     bool has_pre = access(pre, R_OK) == 0, has_req = access(req, R_OK) == 0;
+    /* the steps run in the sandbox, where the checkout is /app */
+    snprintf(pre, sizeof pre, "/app/pre-requirements.txt");
+    snprintf(req, sizeof req, "/app/requirements.txt");
     if (uv) {
         add_step(job, "creating the environment",
                  (const char *[]){uv, "venv", "--quiet", "--python", python, env, NULL});
@@ -647,6 +778,8 @@ static void plan_env(build_job *job, const char *python)
                  has_req ? (const char *[]){py, "-m", "pip", "install", sdk_req, "-r", req, NULL}
                          : (const char *[]){py, "-m", "pip", "install", sdk_req, NULL});
     }
+    for (int i = 0; i < job->nsteps; i++)
+        job->steps[i].sandboxed = true;
 }
 
 static void env_hash(build_job *job, const char *python, char out[65])
@@ -684,6 +817,92 @@ static void run_steps(build_job *job)
     run_next_step(job);
 }
 
+/* What is not BUILD_UID's in the download cache becomes its own: files that
+ * an earlier Hangar (which ran uv as root) or an operator left there. */
+static int own_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)flag;
+    (void)ftw;
+    if ((st->st_uid != BUILD_UID || st->st_gid != BUILD_UID) &&
+        lchown(path, BUILD_UID, BUILD_UID) < 0)
+        return -1;
+    return 0;
+}
+
+/* A directory only BUILD_UID may write, made empty when missing. */
+static int build_owned_dir(const char *path)
+{
+    if (util_mkdir_p(path, 0755) < 0 || chown(path, BUILD_UID, BUILD_UID) < 0)
+        return -1;
+    return 0;
+}
+
+/* In the thread pool: the directories a sandboxed build writes. */
+static void prep_work(uv_work_t *w)
+{
+    build_job *job = w->data;
+    const char *what = job->result.env_dir;
+    int rc = build_owned_dir(job->result.env_dir);
+    if (rc == 0 && (rc = build_owned_dir(job->tmp_dir)) < 0)
+        what = job->tmp_dir;
+    if (rc == 0) {
+        what = job->uv_cache;
+        rc = util_mkdir_p(job->uv_cache, 0755);
+        if (rc == 0)
+            rc = nftw(job->uv_cache, own_cb, 16, FTW_PHYS);
+    }
+    job->prep_errno = rc < 0 ? (errno ? errno : EIO) : 0;
+    snprintf(job->prep_what, sizeof job->prep_what, "%s", what);
+}
+
+static void after_prep(uv_work_t *w, int status)
+{
+    build_job *job = w->data;
+    if (status < 0 || job->cancelled) {
+        fail(job, "BUILD_ERROR", "the build was cancelled");
+        return;
+    }
+    if (job->prep_errno) {
+        fail(job, "BUILD_ERROR", "cannot prepare %s for the build: %s", job->prep_what,
+             strerror(job->prep_errno));
+        return;
+    }
+    run_steps(job);
+}
+
+static void remove_work(uv_work_t *w)
+{
+    remove_tree(w->data);
+}
+
+static void remove_done(uv_work_t *w, int status)
+{
+    free(w->data);
+    free(w);
+}
+
+/* Moves an unfinished environment (a failed build's, or one a killed daemon
+ * left) out of the way and removes it in the thread pool: a half-installed
+ * gradio is thousands of files, seconds of the event loop. */
+static void discard_env(build_job *job, const char *dir)
+{
+    char aside[4300];
+    snprintf(aside, sizeof aside, "%s.old-%llu", dir, (unsigned long long)util_now_ms());
+    if (rename(dir, aside) < 0) {
+        if (errno != ENOENT)
+            remove_tree(dir);
+        return;
+    }
+    uv_work_t *w = malloc(sizeof *w);
+    if (w && (w->data = strdup(aside)) != NULL &&
+        uv_queue_work(job->a->loop, w, remove_work, remove_done) == 0)
+        return;
+    if (w)
+        free(w->data);
+    free(w);
+    remove_tree(aside);
+}
+
 static void prepare_env(build_job *job)
 {
     char python[64];
@@ -708,12 +927,12 @@ static void prepare_env(build_job *job)
         snprintf(job->result.env_dir + strlen(job->result.env_dir),
                  sizeof job->result.env_dir - strlen(job->result.env_dir), ".fresh");
     }
-    remove_tree(job->result.env_dir);
-    char parent[4200];
-    snprintf(parent, sizeof parent, "%s/cache/envs", job->a->config.data_dir);
-    util_mkdir_p(parent, 0755);
+    discard_env(job, job->result.env_dir);
     plan_env(job, python);
-    run_steps(job);
+    job->prep.data = job;
+    int rc = uv_queue_work(job->a->loop, &job->prep, prep_work, after_prep);
+    if (rc < 0)
+        fail(job, "BUILD_ERROR", "cannot prepare the build: %s", uv_strerror(rc));
 }
 
 /* ---- container images --------------------------------------------------------- */
@@ -1066,6 +1285,8 @@ static void finish(build_job *job)
         return;
     job->finished = true;
     secrets_remove(job);
+    if (job->nsteps && job->steps[0].sandboxed)
+        remove_tree(job->tmp_dir);
     if (job->cgroup_parent[0])
         oci_build_cleanup(job->cgroup_parent);
     if (job->timer_open) {
@@ -1092,6 +1313,13 @@ build_job *build_start(app *a, const space *sp, const char *sha, logs_stream *lo
     job->started_ms = util_mono_ms();
     snprintf(job->result.app_dir, sizeof job->result.app_dir, "%s/builds/%lld/%s/app",
              a->config.data_dir, (long long)sp->id, sha);
+    snprintf(job->tmp_dir, sizeof job->tmp_dir, "%s/builds/%lld/%s/tmp", a->config.data_dir,
+             (long long)sp->id, sha);
+    const char *uv_cache = getenv("HANGAR_UV_CACHE");
+    if (uv_cache && *uv_cache)
+        snprintf(job->uv_cache, sizeof job->uv_cache, "%s", uv_cache);
+    else
+        snprintf(job->uv_cache, sizeof job->uv_cache, "%s/cache/uv", a->config.data_dir);
     logs_appendf(log, "Building %s at %.12s", sp->full_id, sha);
     job->work.data = job;
     int rc = uv_queue_work(a->loop, &job->work, checkout_work, after_checkout);

@@ -5,7 +5,9 @@
  * id>/<sha>/app, and a Python environment is made with uv (venv + pip when uv
  * is missing) under DATA/cache/envs/<hash>, where hash covers the Python, the
  * sdk, its version and the requirement files: a commit that changes only app
- * code reuses the environment and rebuilds in about a second.
+ * code reuses the environment and rebuilds in about a second. Each step runs
+ * in the sandbox (runtime.h) as the build user, with the host network; it may
+ * write only the environment, a scratch TMPDIR and uv's download cache.
  *
  * Containers (sdk docker, and every sdk under `--runtime podman|docker`): the
  * checkout is built into the image localhost/hangar/<space id>:<sha12> by the
@@ -19,6 +21,9 @@
  * running). Every step's output goes to the build log. */
 #ifndef HANGAR_BUILD_H
 #define HANGAR_BUILD_H
+
+/* In the environment of every build step, with the daemon's instance tag. */
+#define BUILD_TAG_VAR "HANGAR_BUILD"
 
 #include <stdbool.h>
 

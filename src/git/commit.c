@@ -1,5 +1,6 @@
 #include "git/commit.h"
 
+#include <errno.h>
 #include <fnmatch.h>
 #include <git2.h>
 #include <stdarg.h>
@@ -162,12 +163,18 @@ static commit_result fail(commit_ctx *ctx, commit_result rc, const char *fmt, ..
     return rc;
 }
 
-/* Logs libgit2's last error with context; the client only learns "internal". */
+/* Logs libgit2's last error with context; the client only learns "internal",
+ * or that the disk is full. */
 static commit_result git_fail(commit_ctx *ctx, const char *what, const char *repo_path)
 {
+    bool no_space = repo_error_no_space();
     const git_error *e = git_error_last();
     log_error("commit", "%s in %s: %s", what, repo_path,
-              e && e->message ? e->message : "unknown error");
+              no_space          ? strerror(ENOSPC)
+              : e && e->message ? e->message
+                                : "unknown error");
+    if (no_space)
+        return fail(ctx, COMMIT_NO_SPACE, "Not enough storage space on the server to %s", what);
     return fail(ctx, COMMIT_ERROR, "Could not %s", what);
 }
 
@@ -432,6 +439,7 @@ static commit_result write_blobs(commit_ctx *ctx, const commit_batch *batch, con
         if (op->kind != COMMIT_OP_ADD)
             continue;
         git_oid oid;
+        errno = 0;
         if (git_blob_create_from_buffer(&oid, ctx->repo, op->data ? (const void *)op->data : "",
                                         op->len) < 0)
             return git_fail(ctx, "write a file", repo_path);

@@ -64,7 +64,8 @@ typedef enum {
     COMMIT_INVALID = -1,   /* a bad path or operation: the client's fault (400) */
     COMMIT_NOT_FOUND = -2, /* deleting a file or folder that does not exist (404) */
     COMMIT_CONFLICT = -3,  /* main is not at parent, or moved while committing (409) */
-    COMMIT_ERROR = -4      /* the repository could not be read or written (500) */
+    COMMIT_ERROR = -4,     /* the repository could not be read or written (500) */
+    COMMIT_NO_SPACE = -5   /* the disk is full (507); nothing was committed */
 } commit_result;
 
 /* Applies batch to main of the bare repository at repo_path as one commit.

@@ -118,6 +118,7 @@ int lfs_writer_open(lfs_writer *w, const char *data_dir, const char *oid, int64_
     snprintf(w->tmp, sizeof w->tmp, "%s/%s.%s", dir, oid, rnd);
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (w->fd < 0) {
+        w->error = errno;
         log_error("lfs", "cannot create %s: %s", w->tmp, strerror(errno));
         return -1;
     }
@@ -136,6 +137,7 @@ int lfs_writer_write(lfs_writer *w, const void *data, size_t len)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
+            w->error = errno;
             log_error("lfs", "cannot write %s: %s", w->tmp, strerror(errno));
             return -1;
         }
@@ -154,6 +156,7 @@ static int writer_commit(lfs_writer *w)
     *strrchr(dir, '/') = '\0';
     if (fchmod(w->fd, 0444) < 0 || fsync(w->fd) < 0 || util_mkdir_p(dir, 0755) < 0 ||
         rename(w->tmp, w->dest) < 0) {
+        w->error = errno;
         log_error("lfs", "cannot store object %s: %s", w->oid, strerror(errno));
         return -1;
     }
@@ -179,6 +182,11 @@ int lfs_writer_finish(lfs_writer *w, char *err, size_t err_size)
         snprintf(err, err_size, "Could not store object %s", w->oid);
     lfs_writer_abort(w);
     return rc;
+}
+
+bool lfs_writer_no_space(const lfs_writer *w)
+{
+    return w->error == ENOSPC || w->error == EDQUOT;
 }
 
 void lfs_writer_abort(lfs_writer *w)

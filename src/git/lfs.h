@@ -57,6 +57,7 @@ typedef struct lfs_writer {
     char oid[LFS_OID_LEN + 1];
     int64_t size;    /* announced */
     int64_t written; /* so far */
+    int error;       /* errno of the failure, so that a full disk can say so */
     crypto_hash_sha256_state hash;
 } lfs_writer;
 
@@ -68,6 +69,8 @@ int lfs_writer_write(lfs_writer *w, const void *data, size_t len);
  * content does not match (err says how; nothing stored); -1 on an I/O error.
  * The writer is closed either way. */
 int lfs_writer_finish(lfs_writer *w, char *err, size_t err_size);
+/* Whether the writer failed for lack of space (ENOSPC, EDQUOT). */
+bool lfs_writer_no_space(const lfs_writer *w);
 /* Drops the temporary file. Safe after finish and on a zeroed writer. */
 void lfs_writer_abort(lfs_writer *w);
 

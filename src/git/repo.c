@@ -25,6 +25,15 @@ void repo_global_init(void)
     git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
 }
 
+bool repo_error_no_space(void)
+{
+    if (errno == ENOSPC || errno == EDQUOT)
+        return true;
+    const git_error *e = git_error_last();
+    return e && e->klass == GIT_ERROR_OS && e->message &&
+           (strstr(e->message, strerror(ENOSPC)) || strstr(e->message, strerror(EDQUOT)));
+}
+
 int repo_init_bare(const char *path)
 {
     git_repository *repo = NULL;

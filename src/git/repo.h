@@ -16,6 +16,9 @@
 
 /* Once per process. */
 void repo_global_init(void);
+/* Whether the libgit2 call that just failed ran out of disk space: its errno,
+ * or the OS error text libgit2 kept (it may have made other calls since). */
+bool repo_error_no_space(void);
 
 /* Creates a bare repository whose HEAD is refs/heads/main (unborn). */
 int repo_init_bare(const char *path);

@@ -1,6 +1,8 @@
 #include "git/scan.h"
 
 #include <git2.h>
+#include <jansson.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +11,8 @@
 #include "auth/vault.h"
 #include "lib/log.h"
 
-#define SCAN_BLOB_MAX (32u * 1024 * 1024) /* larger blobs are not read */
+#define SCAN_BLOB_MAX (32u * 1024 * 1024)         /* larger blobs are not read */
+#define SCAN_PUSH_BYTES_MAX ((uint64_t)512 << 20) /* files read for one ref of a push */
 
 void scan_report_init(scan_report *r)
 {
@@ -78,14 +81,19 @@ static bool pem_private_key(const unsigned char *line, size_t len)
 
 static void add_finding(scan_report *r, const char *path, size_t line, const char *kind)
 {
-    if (r->count++ >= SCAN_MAX_FINDINGS)
-        return;
+    buf one;
+    buf_init(&one);
     /* path is the repository's: control bytes would forge lines of output */
-    buf_puts(&r->text, "warning: ");
+    buf_puts(&one, "warning: ");
     for (const char *p = path; *p; p++)
-        buf_append(&r->text, (unsigned char)*p < 0x20 || *p == 0x7f ? "?" : p, 1);
-    buf_printf(&r->text, " line %zu: looks like %s; it is now in the repository's history\n", line,
+        buf_append(&one, (unsigned char)*p < 0x20 || *p == 0x7f ? "?" : p, 1);
+    buf_printf(&one, " line %zu: looks like %s; it is now in the repository's history\n", line,
                kind);
+    /* Commits of one push that touch the same file find the same line again. */
+    bool again = one.data && r->text.data && memmem(r->text.data, r->text.len, one.data, one.len);
+    if (one.data && !again && r->count++ < SCAN_MAX_FINDINGS)
+        buf_append(&r->text, one.data, one.len);
+    buf_free(&one);
 }
 
 static void scan_line(scan_report *r, const char *path, size_t lineno, const unsigned char *line,
@@ -175,6 +183,7 @@ typedef struct diff_ctx {
     scan_report *r;
     const scan_secret *secrets;
     size_t nsecrets;
+    uint64_t bytes; /* read so far, up to SCAN_PUSH_BYTES_MAX */
 } diff_ctx;
 
 static int on_delta(const git_diff_delta *delta, float progress, void *arg)
@@ -186,23 +195,85 @@ static int on_delta(const git_diff_delta *delta, float progress, void *arg)
     if (delta->new_file.size > SCAN_BLOB_MAX ||
         git_blob_lookup(&blob, d->repo, &delta->new_file.id) < 0)
         return 0;
+    d->bytes += (uint64_t)git_blob_rawsize(blob);
+    if (d->bytes > SCAN_PUSH_BYTES_MAX) {
+        /* the pusher waits for the hook: stop, and say the scan is partial */
+        git_blob_free(blob);
+        git_error_set_str(GIT_ERROR_INVALID, "more than the scan's limit of bytes to read");
+        return -1;
+    }
     scan_file(d->r, delta->new_file.path, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob),
               d->secrets, d->nsecrets);
     git_blob_free(blob);
     return 0;
 }
 
-static int commit_tree(git_repository *repo, const char *sha, git_tree **tree)
+/* The files commit changed against its first parent (every file of a root commit). */
+static int scan_one_commit(git_repository *repo, const git_oid *id, diff_ctx *d)
 {
-    git_oid oid;
-    git_commit *commit = NULL;
-    *tree = NULL;
-    if (!sha || !sha[0] || strspn(sha, "0") == strlen(sha))
-        return 0; /* a new branch: everything in it is new */
-    if (git_oid_fromstr(&oid, sha) < 0 || git_commit_lookup(&commit, repo, &oid) < 0)
-        return -1;
-    int rc = git_commit_tree(tree, commit);
+    git_commit *commit = NULL, *parent = NULL;
+    git_tree *tree = NULL, *parent_tree = NULL;
+    git_diff *diff = NULL;
+    int rc = -1;
+    if (git_commit_lookup(&commit, repo, id) < 0 || git_commit_tree(&tree, commit) < 0)
+        goto done;
+    if (git_commit_parentcount(commit) > 0 &&
+        (git_commit_parent(&parent, commit, 0) < 0 || git_commit_tree(&parent_tree, parent) < 0))
+        goto done;
+    if (git_diff_tree_to_tree(&diff, repo, parent_tree, tree, NULL) < 0 ||
+        git_diff_foreach(diff, on_delta, NULL, NULL, NULL, d) < 0)
+        goto done;
+    rc = 0;
+done:
+    git_diff_free(diff);
+    git_tree_free(parent_tree);
+    git_tree_free(tree);
+    git_commit_free(parent);
     git_commit_free(commit);
+    return rc;
+}
+
+/* Hides from walk the history of every ref that does not point at tip: for a
+ * new branch, the commits the repository already had (the push has already
+ * moved its refs when the hook runs). */
+static int hide_other_refs(git_repository *repo, git_revwalk *walk, const git_oid *tip)
+{
+    git_strarray refs = {0};
+    if (git_reference_list(&refs, repo) < 0)
+        return -1;
+    for (size_t i = 0; i < refs.count; i++) {
+        git_oid id;
+        if (strncmp(refs.strings[i], "refs/", 5) != 0 ||
+            git_reference_name_to_id(&id, repo, refs.strings[i]) < 0 || git_oid_equal(&id, tip))
+            continue;
+        git_revwalk_hide(walk, &id); /* a tag of a tree or a blob: nothing to hide */
+    }
+    git_strarray_dispose(&refs);
+    return 0;
+}
+
+/* Every commit in old..new (new alone: the commits no other ref has), each
+ * against its parent: a key added by one commit and deleted by the next is
+ * still in the history a clone gets. */
+static int scan_range(git_repository *repo, const char *old_sha, const char *new_sha, diff_ctx *d)
+{
+    git_revwalk *walk = NULL;
+    git_oid id, old_id;
+    size_t seen = 0;
+    int rc = -1;
+    bool has_old = old_sha && old_sha[0] && strspn(old_sha, "0") != strlen(old_sha);
+    if (git_revwalk_new(&walk, repo) < 0 || git_oid_fromstr(&id, new_sha) < 0 ||
+        git_revwalk_push(walk, &id) < 0)
+        goto done;
+    if (has_old ? git_oid_fromstr(&old_id, old_sha) < 0 || git_revwalk_hide(walk, &old_id) < 0
+                : hide_other_refs(repo, walk, &id) < 0)
+        goto done;
+    while (seen++ < SCAN_MAX_COMMITS && git_revwalk_next(&id, walk) == 0)
+        if (scan_one_commit(repo, &id, d) < 0)
+            goto done;
+    rc = 0;
+done:
+    git_revwalk_free(walk);
     return rc;
 }
 
@@ -210,28 +281,89 @@ int scan_commits(scan_report *r, const char *repo_path, const char *old_sha, con
                  const scan_secret *secrets, size_t nsecrets)
 {
     git_repository *repo = NULL;
-    git_tree *old_tree = NULL, *new_tree = NULL;
-    git_diff *diff = NULL;
     int rc = -1;
     if (git_repository_open_bare(&repo, repo_path) < 0)
         goto done;
-    if (commit_tree(repo, old_sha, &old_tree) < 0 || commit_tree(repo, new_sha, &new_tree) < 0)
-        goto done;
-    if (git_diff_tree_to_tree(&diff, repo, old_tree, new_tree, NULL) < 0)
-        goto done;
-    diff_ctx d = {repo, r, secrets, nsecrets};
-    if (git_diff_foreach(diff, on_delta, NULL, NULL, NULL, &d) < 0)
-        goto done;
-    rc = 0;
+    diff_ctx d = {repo, r, secrets, nsecrets, 0};
+    rc = scan_range(repo, old_sha, new_sha, &d);
 done:
     if (rc < 0) {
         const git_error *e = git_error_last();
         log_warn("scan", "%s: could not scan %.12s: %s", repo_path, new_sha ? new_sha : "?",
                  e ? e->message : "unknown error");
     }
-    git_diff_free(diff);
-    git_tree_free(old_tree);
-    git_tree_free(new_tree);
     git_repository_free(repo);
     return rc;
+}
+
+/* ---- the post-receive hook ---------------------------------------------------------- */
+
+static bool zero_sha(const char *sha)
+{
+    return strspn(sha, "0") == strlen(sha);
+}
+
+/* Scans the refs named on stdin; -1 when some could not be read. */
+static int hook_scan_refs(scan_report *r, const char *repo, const scan_secret *secrets,
+                          size_t nsecrets)
+{
+    char line[1024];
+    int rc = 0;
+    while (fgets(line, sizeof line, stdin)) {
+        char old_sha[65], new_sha[65], ref[900];
+        if (sscanf(line, "%64s %64s %899s", old_sha, new_sha, ref) != 3 || zero_sha(new_sha))
+            continue; /* a deleted ref adds nothing */
+        if (strncmp(ref, "refs/heads/", 11) != 0 && strncmp(ref, "refs/tags/", 10) != 0)
+            continue;
+        if (scan_commits(r, repo, old_sha, new_sha, secrets, nsecrets) < 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+/* The report for the daemon: the data of a secret-warning event. */
+static void hook_write_report(const scan_report *r, const char *path)
+{
+    json_t *data = json_pack("{s:I, s:s%, s:s}", "count", (json_int_t)r->count, "message",
+                             r->text.data ? r->text.data : "", r->text.len, "via", "git push");
+    if (!data || json_dump_file(data, path, JSON_COMPACT) < 0)
+        fprintf(stderr, "hangar: could not record this warning as a space event\n");
+    json_decref(data);
+}
+
+int scan_hook_main(void)
+{
+    const char *data_dir = getenv("HANGAR_DATA");
+    const char *space_id = getenv("HANGAR_SCAN_SPACE");
+    const char *report = getenv("HANGAR_SCAN_REPORT");
+    const char *repo = getenv("GIT_DIR");
+    store *st = NULL;
+    scan_secret *secrets = NULL;
+    size_t nsecrets = 0;
+    scan_report r;
+    scan_report_init(&r);
+    /* log_* writes to stderr, which the pusher sees: only warnings matter there */
+    log_set_level(LOG_WARN);
+    git_libgit2_init();
+    if (data_dir && space_id && sodium_init() >= 0 && vault_open(data_dir) == 0 &&
+        store_open(data_dir, &st) == STORE_OK)
+        secrets = scan_secrets_load(st, strtoll(space_id, NULL, 10), &nsecrets);
+    if (hook_scan_refs(&r, repo ? repo : ".", secrets, nsecrets) < 0)
+        fprintf(stderr, "hangar: some of this push could not be scanned for credentials\n");
+    if (r.count) {
+        fprintf(stderr,
+                "hangar: this push adds what looks like credentials; it was accepted, but "
+                "anyone who can read this space can read them:\n%s"
+                "hangar: revoke them, and rewrite the history to remove them\n",
+                r.text.data);
+        if (report)
+            hook_write_report(&r, report);
+    }
+    scan_secrets_free(secrets, nsecrets);
+    scan_report_free(&r);
+    if (st)
+        store_close(st);
+    vault_close();
+    git_libgit2_shutdown();
+    return 0;
 }

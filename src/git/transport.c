@@ -11,21 +11,33 @@
  * moves (SIGTERM, then SIGKILL, if it lingers). Once the whole body is in,
  * the push is the client's decision and runs to its end even if the client
  * goes away. After every receive-pack the head of main is read back and, when
- * it moved, handed to the lifecycle. */
+ * it moved, handed to the lifecycle.
+ *
+ * A push runs git's post-receive hook from DATA/hooks (core.hooksPath), which
+ * is this binary's credential scan (git/scan): its warnings reach the pusher
+ * as "remote:" lines, and its report, left in a file named per push, becomes
+ * the space's secret-warning event once receive-pack has exited. */
 #include "git/transport.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "api/api.h"
 #include "app/app.h"
 #include "git/repo.h"
+#include "git/scan.h"
 #include "git/source.h"
 #include "lib/log.h"
+#include "lib/util.h"
+#include "space/events.h"
 #include "space/lifecycle.h"
 #include "store/store.h"
 
@@ -84,6 +96,8 @@ typedef struct transport_rpc {
     char prefix[64]; /* the "# service=" pkt-lines of an advertisement */
     size_t prefix_len;
 
+    char scan_report[4200]; /* where the post-receive hook leaves its findings */
+
     char out_buf[READ_CHUNK];
     char err_buf[4096];
     buf err_line;
@@ -98,6 +112,14 @@ typedef struct stdin_write {
 
 static void rpc_flow(transport_rpc *rpc);
 static void rpc_stop_child(transport_rpc *rpc);
+
+/* Set by transport_init: absolute, since git runs in the repository. */
+static struct {
+    char data_dir[4096];
+    char hooks_dir[4200];
+    char scan_dir[4200];
+    unsigned long scans; /* names each push's report file */
+} hooks;
 
 /* ---- lifetime ----------------------------------------------------------- */
 
@@ -264,6 +286,25 @@ static void rpc_record_push(transport_rpc *rpc)
                   rpc->sp.full_id, sha);
 }
 
+/* Records the findings the post-receive hook left, as a space event. */
+static void rpc_record_scan(transport_rpc *rpc)
+{
+    if (!rpc->scan_report[0])
+        return;
+    json_error_t err;
+    json_t *data = json_load_file(rpc->scan_report, 0, &err);
+    unlink(rpc->scan_report);
+    if (!data)
+        return; /* nothing found (no file), or the hook could not write it */
+    char *text = json_dumps(data, JSON_COMPACT);
+    json_int_t count = json_integer_value(json_object_get(data, "count"));
+    log_warn("git", "%s: push adds %lld possible credential(s)", rpc->sp.full_id, (long long)count);
+    if (!text || events_add(rpc->app, rpc->sp.id, "secret-warning", text) < 0)
+        log_error("git", "%s: could not record the secret warning of a push", rpc->sp.full_id);
+    free(text);
+    json_decref(data);
+}
+
 /* Ends the request once the child exited and its stdout is drained. */
 static void rpc_maybe_finish(transport_rpc *rpc)
 {
@@ -303,8 +344,10 @@ static void on_child_exit(uv_process_t *proc, int64_t exit_status, int term_sign
     else if (rpc->stop_stage)
         log_info("git", "%s: git %s stopped", rpc->sp.full_id, rpc_name(rpc));
     rpc_close_handle(rpc, (uv_handle_t *)proc);
-    if (rpc->service == SVC_RECEIVE_PACK && !rpc->advertise)
+    if (rpc->service == SVC_RECEIVE_PACK && !rpc->advertise) {
         rpc_record_push(rpc);
+        rpc_record_scan(rpc);
+    }
     rpc_maybe_finish(rpc);
 }
 
@@ -393,29 +436,48 @@ static bool protocol_is_v2(const char *value)
 }
 
 /* Starts git with a small environment of its own: the daemon's variables
- * (sanitizer options, tokens) are none of git's business. */
+ * (sanitizer options, tokens) are none of git's business. A push also gets
+ * what its post-receive hook needs: the data directory, the space and the
+ * report file. */
 static int rpc_spawn(transport_rpc *rpc, const char *protocol, const char *user)
 {
     const char *path = getenv("PATH");
     char env_path[4096], env_proto[PROTOCOL_MAX + 16], env_name[160], env_email[180];
+    char env_data[4200], env_space[64], env_report[4300], hooks_path[4300];
     snprintf(env_path, sizeof env_path, "PATH=%s", path ? path : "/usr/local/bin:/usr/bin:/bin");
     /* Reflog entries name the pusher, as git http-backend does with REMOTE_USER. */
     snprintf(env_name, sizeof env_name, "GIT_COMMITTER_NAME=%s", user ? user : "anonymous");
     snprintf(env_email, sizeof env_email, "GIT_COMMITTER_EMAIL=%s@hangar",
              user ? user : "anonymous");
-    char *env[5] = {env_path, env_name, env_email, NULL, NULL};
+    char *env[8] = {env_path, env_name, env_email, NULL};
+    int nenv = 3;
     if (protocol) {
         snprintf(env_proto, sizeof env_proto, "GIT_PROTOCOL=%s", protocol);
-        env[3] = env_proto;
+        env[nenv++] = env_proto;
     }
-    char *args[] = {"git",
-                    "-c",
-                    "receive.denyDeleteCurrent=refuse", /* HF keeps the default branch */
-                    (char *)service_names[rpc->service],
-                    "--stateless-rpc",
-                    rpc->advertise ? "--advertise-refs" : ".",
-                    rpc->advertise ? "." : NULL, /* cwd: data_dir may be relative */
-                    NULL};
+    /* Without a hooks directory (transport_init failed) the push runs unscanned. */
+    bool scan = rpc->service == SVC_RECEIVE_PACK && !rpc->advertise && hooks.hooks_dir[0];
+    char *args[12] = {"git", "-c", "receive.denyDeleteCurrent=refuse"}; /* HF keeps main */
+    int nargs = 3;
+    if (scan) {
+        snprintf(hooks_path, sizeof hooks_path, "core.hooksPath=%s", hooks.hooks_dir);
+        args[nargs++] = "-c";
+        args[nargs++] = hooks_path;
+        snprintf(rpc->scan_report, sizeof rpc->scan_report, "%s/%d-%lu.json", hooks.scan_dir,
+                 (int)getpid(), ++hooks.scans);
+        unlink(rpc->scan_report); /* left by an earlier daemon with this pid */
+        snprintf(env_data, sizeof env_data, "HANGAR_DATA=%s", hooks.data_dir);
+        snprintf(env_space, sizeof env_space, "HANGAR_SCAN_SPACE=%lld", (long long)rpc->sp.id);
+        snprintf(env_report, sizeof env_report, "HANGAR_SCAN_REPORT=%s", rpc->scan_report);
+        env[nenv++] = env_data;
+        env[nenv++] = env_space;
+        env[nenv++] = env_report;
+    }
+    args[nargs++] = (char *)service_names[rpc->service];
+    args[nargs++] = "--stateless-rpc";
+    if (rpc->advertise)
+        args[nargs++] = "--advertise-refs";
+    args[nargs++] = "."; /* cwd: data_dir may be relative */
 
     uv_stdio_container_t stdio[3];
     stdio[0].flags = rpc->has_stdin ? UV_CREATE_PIPE | UV_READABLE_PIPE : UV_IGNORE;
@@ -824,4 +886,69 @@ bool transport_route(http_request *req)
     }
     rpc_start(req, rpc, protocol);
     return true;
+}
+
+/* Writes DATA/hooks/post-receive, which runs this very binary's scan: written
+ * at every start, so that it names the binary that is running now. */
+static int write_hook(const char *exe)
+{
+    char path[4300], tmp[4400];
+    snprintf(path, sizeof path, "%s/post-receive", hooks.hooks_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return -1;
+    /* The path in single quotes; a quote in it is closed, escaped, reopened. */
+    fputs("#!/bin/sh\n# Written by hangar serve: scans each push for credentials.\nexec '", f);
+    for (const char *p = exe; *p; p++)
+        if (*p == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*p, f);
+    fprintf(f, "' %s\n", SCAN_HOOK_COMMAND);
+    int rc = ferror(f) ? -1 : 0;
+    if (fclose(f) != 0 || rc < 0 || chmod(tmp, 0755) < 0 || rename(tmp, path) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reports a killed daemon never read: their pushes are long answered. */
+static void remove_stale_reports(void)
+{
+    DIR *d = opendir(hooks.scan_dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.')
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
+int transport_init(app *a)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0 || !realpath(a->config.data_dir, hooks.data_dir)) {
+        log_error("git", "cannot find this binary or the data directory: pushes are not scanned "
+                         "for credentials");
+        return -1;
+    }
+    exe[n] = '\0';
+    snprintf(hooks.hooks_dir, sizeof hooks.hooks_dir, "%s/hooks", hooks.data_dir);
+    snprintf(hooks.scan_dir, sizeof hooks.scan_dir, "%s/cache/scan", hooks.data_dir);
+    if (util_mkdir_p(hooks.hooks_dir, 0700) < 0 || util_mkdir_p(hooks.scan_dir, 0700) < 0 ||
+        write_hook(exe) < 0) {
+        log_error("git",
+                  "cannot write the post-receive hook in %s: %s; pushes are not scanned "
+                  "for credentials",
+                  hooks.hooks_dir, strerror(errno));
+        hooks.hooks_dir[0] = '\0';
+        return -1;
+    }
+    remove_stale_reports();
+    return 0;
 }

@@ -298,9 +298,10 @@ static auth_result identify_header(store *st, const char *value, auth_identity *
 }
 
 /* The caller, from the first credentials that name a user: X-HF-Authorization,
- * Authorization, then the session cookie. An Authorization the app itself
- * uses does not stop a valid session from counting. */
-static auth_result identify(http_request *req, store *st, auth_identity *out)
+ * Authorization, the session cookie, then an app pass for this space. An
+ * Authorization the app itself uses does not stop a valid session from
+ * counting. */
+static auth_result identify(http_request *req, store *st, int64_t space_id, auth_identity *out)
 {
     const char *sources[] = {http_header_get(req, "X-HF-Authorization"),
                              http_header_get(req, "Authorization")};
@@ -316,7 +317,70 @@ static auth_result identify(http_request *req, store *st, auth_identity *out)
     auth_result rc = proxy_session_identify(req, out);
     if (rc == AUTH_OK || rc == AUTH_FAILED)
         return rc;
+    rc = session_pass_identify(st, req, space_id, out);
+    if (rc == AUTH_OK || rc == AUTH_FAILED)
+        return rc;
     return invalid ? AUTH_INVALID : AUTH_ANONYMOUS;
+}
+
+/* Browsers treat *.localhost as a secure context (Secure cookies are kept
+ * over http there), and https is one anyway. */
+static bool secure_context(http_request *req, app *a)
+{
+    const char *proto = http_header_get(req, "X-Forwarded-Proto");
+    const char *d = a->config.domain;
+    size_t n = strlen(d);
+    return (proto && strcmp(proto, "https") == 0) || util_streq_nocase(d, "localhost") ||
+           (n > 10 && util_streq_nocase(d + n - 10, ".localhost"));
+}
+
+/* The request's target without its __sign parameters. A path that starts
+ * with "//" would be another host's address in Location: it becomes "/". */
+static void target_without_pass(const http_request *req, buf *out)
+{
+    buf_puts(out, strncmp(req->path, "//", 2) == 0 ? "/" : req->path);
+    const char *p = req->query;
+    bool first = true;
+    while (p && *p) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        bool pass = (len >= 6 && strncmp(p, "__sign", 6) == 0 && (len == 6 || p[6] == '='));
+        if (len && !pass) {
+            buf_append(out, first ? "?" : "&", 1);
+            buf_append(out, p, len);
+            first = false;
+        }
+        p = end ? end + 1 : NULL;
+    }
+}
+
+/* GET ?__sign=PASS from the UI's iframe or link (session.h, app passes): a
+ * valid pass of someone with access becomes the app's cookie and the same
+ * address without it, so the pass never reaches the app or its pages'
+ * links. True when answered; any other request goes on to the usual checks. */
+static bool exchange_pass(http_request *req, app *a, const space *sp)
+{
+    if (req->method != HTTP_GET && req->method != HTTP_HEAD)
+        return false;
+    char *pass = http_query_get(req, "__sign");
+    char cookie_pass[SESSION_PASS_MAX], header[SESSION_PASS_MAX + 128];
+    auth_identity id;
+    bool ok = pass && session_pass_exchange(a->store, pass, sp->id, cookie_pass, &id) == AUTH_OK &&
+              (id.user.id == sp->owner_id || id.user.admin);
+    free(pass);
+    if (!ok)
+        return false;
+    buf location;
+    buf_init(&location);
+    target_without_pass(req, &location);
+    session_pass_cookie_header(header, sizeof header, cookie_pass, secure_context(req, a));
+    http_resp_header(req, "Set-Cookie", header);
+    http_resp_header(req, "Location", location.data ? location.data : "/");
+    http_resp_header(req, "Cache-Control", "no-store");
+    http_resp_header(req, "Referrer-Policy", "no-referrer");
+    http_respond(req, 303, "text/plain; charset=utf-8", "", 0);
+    buf_free(&location);
+    return true;
 }
 
 /* Whether the caller may see sp; answers req and returns false when not. */
@@ -324,8 +388,10 @@ static bool check_access(http_request *req, app *a, const space *sp)
 {
     if (!sp->is_private)
         return true;
+    if (exchange_pass(req, a, sp))
+        return false;
     auth_identity id;
-    auth_result rc = identify(req, a->store, &id);
+    auth_result rc = identify(req, a->store, sp->id, &id);
     if (rc == AUTH_FAILED) {
         proxy_page(req, 500, "Internal Server Error", "Credentials could not be checked.", NULL);
         return false;

@@ -1212,6 +1212,10 @@ static int run_options(oci_instance *inst, const runtime_spec *spec)
         bad |= arg_add(inst, "--volume=%s:/data", spec->data_dir);
     if (spec->hub_cache)
         bad |= arg_add(inst, "--volume=%s:" RUNTIME_HUB_CACHE ":ro", spec->hub_cache);
+    for (const char *const *d = spec->devices; d && *d; d++) {
+        const char *base = strrchr(*d, '/');
+        bad |= arg_add(inst, "--device=%s:/dev/%s", *d, base ? base + 1 : *d);
+    }
     for (const char *const *e = spec->env; e && *e; e++)
         bad |= arg_add(inst, "--env=%s", *e);
     if (inst->envfile[0]) {

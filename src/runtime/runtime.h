@@ -45,11 +45,18 @@ typedef struct runtime_spec {
                                     RUNTIME_HUB_CACHE, or NULL */
     const char *const *ro_binds; /* extra host paths made visible read-only at the same path,
                                     NULL-terminated (e.g. the shared virtualenv), or NULL */
+    const char *const *rw_binds; /* sandbox: host paths made visible read-write at the same
+                                    path, NULL-terminated (a build's environment and its
+                                    download cache), or NULL; oci: unused */
     const char *const *argv;     /* NULL-terminated; argv[0] is looked up in PATH of env.
                                     oci: NULL runs the image's own ENTRYPOINT and CMD */
     const char *const *env;      /* NULL-terminated "K=V" list: the whole environment
                                     (sandbox: HOME=/tmp is added when absent; oci: added
                                     to the image's ENV) */
+    /* host device nodes given to the space (its GPUs: /dev/nvidiaN and the
+     * driver's control nodes), absolute paths, NULL-terminated, or NULL.
+     * Each appears as /dev/<its file name>: sandbox: a bind; oci: --device */
+    const char *const *devices;
     /* "K=V" secrets, part of the environment too, that a driver keeps out of
      * sight (oci: in no `inspect` output and no command line), or NULL */
     const char *const *secret_env;

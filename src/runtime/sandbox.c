@@ -26,6 +26,7 @@
 #include "runtime/cgroup.h"
 #include "runtime/sandbox.h"
 #include "lib/lines.h"
+#include "lib/util.h"
 
 #define RUNTIME_LINE_MAX 8192 /* longer output lines are delivered in pieces */
 #define SANDBOX_STATUS_LINE_MAX 128
@@ -413,6 +414,19 @@ static int spec_check(const runtime_spec *spec, char *err, size_t errsize)
             return -1;
         }
     }
+    for (const char *const *p = spec->devices; p && *p; p++) {
+        const char *base = strrchr(*p, '/');
+        if (!path_valid(*p) || !base || !base[1] || strcmp(base, "/..") == 0) {
+            snprintf(err, errsize, "sandbox %s: bad device '%s'", spec->name, *p);
+            return -1;
+        }
+    }
+    for (const char *const *p = spec->rw_binds; p && *p; p++) {
+        if (!path_valid(*p) || strcmp(*p, "/") == 0) {
+            snprintf(err, errsize, "sandbox %s: bad read-write bind '%s'", spec->name, *p);
+            return -1;
+        }
+    }
     if (spec->uid == 0 || spec->gid == 0) {
         snprintf(err, errsize, "sandbox %s: refusing to run as uid or gid 0", spec->name);
         return -1;
@@ -459,18 +473,21 @@ static char *spec_json(const runtime_spec *spec, const cgroup *cg)
     const char *dirs[CGROUP_MAX_DIRS + 1] = {0};
     for (int i = 0; i < cg->ndirs; i++)
         dirs[i] = cg->dirs[i];
-    json_t *obj = json_pack(
-        "{s:s, s:s, s:s?, s:s?, s:o*, s:o*, s:o*, s:o*, s:b, s:I, s:I}", "name", spec->name,
-        "app_dir", spec->app_dir, "data_dir", spec->data_dir, "hub_cache", spec->hub_cache,
-        "ro_binds", strv_json(spec->ro_binds), "argv", strv_json(spec->argv), "env",
-        env_json(spec->env, spec->secret_env), "cgroups", strv_json(dirs), "host_network",
-        spec->host_network, "uid", (json_int_t)spec->uid, "gid", (json_int_t)spec->gid);
+    json_t *obj =
+        json_pack("{s:s, s:s, s:s?, s:s?, s:o*, s:o*, s:o*, s:o*, s:o*, s:o*, s:b, s:I, s:I}",
+                  "name", spec->name, "app_dir", spec->app_dir, "data_dir", spec->data_dir,
+                  "hub_cache", spec->hub_cache, "ro_binds", strv_json(spec->ro_binds), "rw_binds",
+                  strv_json(spec->rw_binds), "devices", strv_json(spec->devices), "argv",
+                  strv_json(spec->argv), "env", env_json(spec->env, spec->secret_env), "cgroups",
+                  strv_json(dirs), "host_network", spec->host_network, "uid", (json_int_t)spec->uid,
+                  "gid", (json_int_t)spec->gid);
     if (!obj)
         return NULL;
     /* an array that failed (invalid UTF-8) is missing: refuse rather than guess */
     char *text = NULL;
     if (json_object_get(obj, "argv") && json_object_get(obj, "env") &&
-        json_object_get(obj, "ro_binds") && json_object_get(obj, "cgroups"))
+        json_object_get(obj, "ro_binds") && json_object_get(obj, "rw_binds") &&
+        json_object_get(obj, "devices") && json_object_get(obj, "cgroups"))
         text = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
     return text;

@@ -58,6 +58,9 @@ typedef struct exec_spec {
     const char *hub_cache;   /* or NULL */
     const char **ro_binds;   /* where they appear inside */
     const char **ro_sources; /* the same, resolved on the host */
+    const char **rw_binds;   /* read-write, likewise */
+    const char **rw_sources;
+    const char **devices; /* host nodes in /dev, given to the app at the same name */
     const char **cgroups;
     char **argv;
     char **env;
@@ -169,6 +172,8 @@ static void spec_read(exec_spec *spec)
     spec->data_dir = json_str(root, "data_dir", false);
     spec->hub_cache = json_str(root, "hub_cache", false);
     spec->ro_binds = (const char **)json_strv(root, "ro_binds", false);
+    spec->rw_binds = (const char **)json_strv(root, "rw_binds", false);
+    spec->devices = (const char **)json_strv(root, "devices", false);
     spec->cgroups = (const char **)json_strv(root, "cgroups", false);
     spec->argv = json_strv(root, "argv", true);
     spec->env = json_strv(root, "env", false);
@@ -184,6 +189,8 @@ static void spec_read(exec_spec *spec)
 static void spec_free(exec_spec *spec)
 {
     free(spec->ro_binds);
+    free(spec->rw_binds);
+    free(spec->devices);
     free(spec->cgroups);
     free(spec->argv);
     free(spec->env);
@@ -331,7 +338,24 @@ static void share_system_dir(const char *dir)
         bind_path(dir, dir, true);
 }
 
-static void make_dev(void)
+/* A device node of the host, at /dev/<its name>: a plain bind, without the
+ * nodev of other binds (the /dev tmpfs itself allows nodes). A node missing
+ * on the host is an error: the space was promised it. */
+static void bind_device(const char *path)
+{
+    char from[PATH_MAX], to[PATH_MAX];
+    snprintf(from, sizeof from, SANDBOX_OLDROOT "%s", path);
+    snprintf(to, sizeof to, SANDBOX_NEWROOT "/dev/%s", strrchr(path, '/') + 1);
+    struct stat st;
+    if (stat(from, &st) < 0)
+        die(SANDBOX_EXIT_SETUP, "device %s: %s", path, strerror(errno));
+    if (!S_ISCHR(st.st_mode))
+        die(SANDBOX_EXIT_SETUP, "device %s: not a character device", path);
+    touch(to);
+    mount_or_die(from, to, NULL, MS_BIND, NULL);
+}
+
+static void make_dev(const exec_spec *spec)
 {
     mount_or_die("tmpfs", SANDBOX_NEWROOT "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
                  "mode=0755,size=64k");
@@ -354,6 +378,8 @@ static void make_dev(void)
         if (symlink(links[i][0], to) < 0)
             die(SANDBOX_EXIT_SETUP, "symlink %s: %s", to, strerror(errno));
     }
+    for (size_t i = 0; spec->devices[i]; i++)
+        bind_device(spec->devices[i]);
     mkdir_p(SANDBOX_NEWROOT "/dev/shm");
     mount_or_die("tmpfs", SANDBOX_NEWROOT "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV,
                  "mode=1777,size=" SANDBOX_SHM_SIZE);
@@ -369,6 +395,19 @@ static const char *resolve(const char *path)
     return real;
 }
 
+static const char **resolve_all(const char **paths)
+{
+    size_t n = 0;
+    while (paths[n])
+        n++;
+    const char **out = calloc(n + 1, sizeof *out);
+    if (!out)
+        die(SANDBOX_EXIT_SETUP, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        out[i] = resolve(paths[i]);
+    return out;
+}
+
 static void resolve_paths(exec_spec *spec)
 {
     spec->app_dir = resolve(spec->app_dir);
@@ -376,14 +415,8 @@ static void resolve_paths(exec_spec *spec)
         spec->data_dir = resolve(spec->data_dir);
     if (spec->hub_cache)
         spec->hub_cache = resolve(spec->hub_cache);
-    size_t n = 0;
-    while (spec->ro_binds[n])
-        n++;
-    spec->ro_sources = calloc(n + 1, sizeof *spec->ro_sources);
-    if (!spec->ro_sources)
-        die(SANDBOX_EXIT_SETUP, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        spec->ro_sources[i] = resolve(spec->ro_binds[i]);
+    spec->ro_sources = resolve_all(spec->ro_binds);
+    spec->rw_sources = resolve_all(spec->rw_binds);
 }
 
 /* Moves / to a scratch tmpfs with the host root below it at /oldroot: from
@@ -415,8 +448,10 @@ static void populate_root(const exec_spec *spec)
     mount_or_die("tmpfs", SANDBOX_NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
                  "mode=1777,size=" SANDBOX_TMP_SIZE);
     mkdir_p(SANDBOX_NEWROOT "/dev");
-    make_dev();
+    make_dev(spec);
     /* after /tmp: a shared virtualenv may live below it */
+    for (size_t i = 0; spec->rw_binds[i]; i++)
+        bind_path(spec->rw_sources[i], spec->rw_binds[i], false);
     for (size_t i = 0; spec->ro_binds[i]; i++)
         bind_path(spec->ro_sources[i], spec->ro_binds[i], true);
     /* the child is PID 1 of the new pid namespace: this proc shows only it */

@@ -3,15 +3,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/util.h"
 
 #define MAX_PROFILES 64
 
 typedef struct gpu {
     char name[128]; /* uuid or index, for CUDA_VISIBLE_DEVICES */
     char model[64];
-    int64_t owner; /* space id, 0 when free */
+    char device[512]; /* its node, /dev/nvidiaN */
+    int64_t owner;    /* space id, 0 when free */
 } gpu;
 
 static hardware_profile profiles[MAX_PROFILES];
@@ -54,12 +57,18 @@ static int parse_profile(json_t *item, hardware_profile *p, char *err, size_t er
     return 0;
 }
 
-static void add_gpu(const char *name, const char *model)
+/* device: the GPU's node; NULL for /dev/nvidia<position>, as the driver
+ * numbers them in nvidia-smi's order. */
+static void add_gpu(const char *name, const char *model, const char *device)
 {
     if (ngpus >= HARDWARE_MAX_GPUS)
         return;
     snprintf(gpus[ngpus].name, sizeof gpus[ngpus].name, "%s", name);
     snprintf(gpus[ngpus].model, sizeof gpus[ngpus].model, "%s", model);
+    if (device)
+        snprintf(gpus[ngpus].device, sizeof gpus[ngpus].device, "%s", device);
+    else
+        snprintf(gpus[ngpus].device, sizeof gpus[ngpus].device, "/dev/nvidia%d", ngpus);
     gpus[ngpus].owner = 0;
     ngpus++;
 }
@@ -80,7 +89,10 @@ static void probe_nvidia_smi(void)
         char *end = strchr(uuid + 7, ')');
         char name[128];
         snprintf(name, sizeof name, "%.*s", end ? (int)(end - uuid - 7) : 0, uuid + 7);
-        add_gpu(name, model);
+        int index = atoi(line + 4);
+        char device[64];
+        snprintf(device, sizeof device, "/dev/nvidia%d", index);
+        add_gpu(name, model, device);
     }
     pclose(p);
     if (ngpus)
@@ -115,8 +127,16 @@ static int load_file(const char *path, char *err, size_t errsize)
     {
         const char *name = json_string_value(json_object_get(item, "name"));
         const char *model = json_string_value(json_object_get(item, "model"));
+        const char *device = json_string_value(json_object_get(item, "device"));
+        if (device &&
+            (device[0] != '/' || strstr(device, "/..") || device[strlen(device) - 1] == '/' ||
+             strlen(device) >= sizeof gpus[0].device)) {
+            snprintf(err, errsize, "%s: gpu %s: \"device\" must be the absolute path of its node",
+                     path, name ? name : "?");
+            goto done;
+        }
         if (name)
-            add_gpu(name, model ? model : "");
+            add_gpu(name, model ? model : "", device);
     }
     rc = 0;
 done:
@@ -236,4 +256,19 @@ int hardware_gpu_count(void)
 const char *hardware_gpu_name(int id)
 {
     return id >= 0 && id < ngpus ? gpus[id].name : "";
+}
+
+int hardware_gpu_devices(const int *ids, int n, const char **out, int max)
+{
+    static const char *const control[] = {"/dev/nvidiactl", "/dev/nvidia-uvm",
+                                          "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"};
+    int k = 0;
+    for (int i = 0; i < n && k + 1 < max; i++)
+        if (ids[i] >= 0 && ids[i] < ngpus)
+            out[k++] = gpus[ids[i]].device;
+    for (size_t i = 0; n > 0 && i < sizeof control / sizeof control[0] && k + 1 < max; i++)
+        if (access(control[i], F_OK) == 0)
+            out[k++] = control[i];
+    out[k] = NULL;
+    return k;
 }

@@ -42,5 +42,10 @@ void hardware_release_gpus(int64_t owner);
 int hardware_gpu_count(void);
 /* The uuid-or-index string of GPU id for CUDA_VISIBLE_DEVICES. */
 const char *hardware_gpu_name(int id);
+/* The device nodes a space holding GPUs ids[0..n) gets (each appears in the
+ * space as /dev/<its name>), into out
+ * (NULL-terminated, at most max-1): each GPU's node, then the driver's
+ * control nodes (nvidiactl, nvidia-uvm...) that exist on this host. */
+int hardware_gpu_devices(const int *ids, int n, const char **out, int max);
 
 #endif

@@ -1,8 +1,10 @@
 #include "space/lifecycle.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <sodium.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +27,14 @@
 #include "space/events.h"
 #include "store/store.h"
 
-#define HEALTH_INTERVAL_MS 150
+/* Health probes come often while an app is young and less often as its start
+ * drags on (a twentieth of the time so far, within these bounds): a probe
+ * finds an app at most ~5% of its own start time after it answers (a 300 ms
+ * app within 15 ms, so a wake adds little to the start), and a Gradio app
+ * taking 20 s is not polled a hundred times a second. */
+#define HEALTH_FIRST_MS 5
+#define HEALTH_INTERVAL_MIN_MS 10
+#define HEALTH_INTERVAL_MAX_MS 150
 #define STOP_GRACE_MS 10000
 #define CRASH_WINDOW_MS (10 * 60 * 1000)
 #define CRASH_LIMIT 5
@@ -642,11 +651,20 @@ static void startup_timed_out(lc_instance *inst)
     update_stage(ls);
 }
 
+static uint64_t health_interval(const lc_instance *inst)
+{
+    uint64_t next = (util_mono_ms() - inst->started_ms) / 20;
+    if (next < HEALTH_INTERVAL_MIN_MS)
+        return HEALTH_INTERVAL_MIN_MS;
+    return next > HEALTH_INTERVAL_MAX_MS ? HEALTH_INTERVAL_MAX_MS : next;
+}
+
 static void on_health_timer(uv_timer_t *t)
 {
     lc_instance *inst = t->data;
     if (inst->state != INST_STARTING || inst->stop_requested)
         return;
+    uv_timer_set_repeat(t, health_interval(inst));
     if (util_mono_ms() > inst->deadline_ms) {
         startup_timed_out(inst);
         return;
@@ -1130,6 +1148,8 @@ static void start_instance(lc_space *ls, build_job *job)
     if (inst->run_log)
         logs_set_masks(inst->run_log, masks, nmasks);
     const char *ro[] = {r->env_dir, NULL};
+    const char *devices[HARDWARE_MAX_GPUS + 8];
+    hardware_gpu_devices(ls->gpu_ids, ls->ngpus, devices, HARDWARE_MAX_GPUS + 8);
     char name[128];
     snprintf(name, sizeof name, "%s-space-%lld-%llu", a->instance_tag, (long long)ls->sp.id,
              (unsigned long long)inst->generation);
@@ -1141,6 +1161,7 @@ static void start_instance(lc_space *ls, build_job *job)
         .data_dir = volume,
         .hub_cache = state.hub_cache[0] ? state.hub_cache : NULL,
         .ro_binds = oci ? NULL : ro,
+        .devices = devices,
         .argv = argv[0] ? argv : NULL,
         .env = env,
         .secret_env = secrets,
@@ -1175,7 +1196,7 @@ static void start_instance(lc_space *ls, build_job *job)
         ls->next = inst;
     else
         ls->current = inst;
-    uv_timer_start(&inst->health_timer, on_health_timer, 50, HEALTH_INTERVAL_MS);
+    uv_timer_start(&inst->health_timer, on_health_timer, HEALTH_FIRST_MS, HEALTH_INTERVAL_MIN_MS);
 }
 
 static void stop_instance(lc_instance *inst)
@@ -1577,6 +1598,74 @@ static void init_space(const space *sp, void *arg)
         update_stage(ls);
 }
 
+/* Whether process pid has the variable entry ("K=V") in its environment. */
+static bool has_env_entry(const char *pid, const char *entry)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%s/environ", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    size_t len = strlen(entry);
+    /* entries are NUL-separated: match a whole one */
+    for (size_t at = 0; at < n; at += strnlen(text + at, n - at) + 1)
+        if (n - at >= len && memcmp(text + at, entry, len) == 0 &&
+            (at + len == n || text[at + len] == '\0'))
+            return true;
+    return false;
+}
+
+/* A daemon killed with SIGKILL leaves its build steps running (each is a
+ * session of its own, so nothing stops them): a uv that keeps writing into
+ * the environment the new build is about to remove and remake. Before this
+ * daemon starts any child, every process carrying this data directory's
+ * build tag is such a leftover; each is killed and waited for (briefly). */
+static void kill_stale_builds(const char *instance_tag)
+{
+    char entry[64];
+    pid_t pids[256];
+    size_t npids = 0;
+    snprintf(entry, sizeof entry, BUILD_TAG_VAR "=%s", instance_tag);
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && npids < sizeof pids / sizeof pids[0]) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || !has_env_entry(e->d_name, entry))
+            continue;
+        pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
+        if (pid != getpid() && kill(pid, SIGKILL) == 0)
+            pids[npids++] = pid;
+    }
+    closedir(d);
+    if (npids)
+        log_warn("lifecycle", "killed %zu build process(es) left by a previous run", npids);
+    /* Their parent (init, or a subreaper) reaps them; until then they may still write. */
+    for (int tries = 0; tries < 200; tries++) {
+        size_t alive = 0;
+        for (size_t i = 0; i < npids; i++) {
+            char stat[64], text[512];
+            snprintf(stat, sizeof stat, "/proc/%d/stat", (int)pids[i]);
+            FILE *f = fopen(stat, "re");
+            if (!f)
+                continue;
+            size_t n = fread(text, 1, sizeof text - 1, f);
+            fclose(f);
+            text[n] = '\0';
+            const char *st = strrchr(text, ')');
+            if (st && st[1] == ' ' && st[2] != 'Z' && st[2] != 'X')
+                alive++;
+        }
+        if (!alive)
+            return;
+        usleep(10 * 1000);
+    }
+    log_warn("lifecycle", "build processes of a previous run are still exiting");
+}
+
 int lifecycle_init(app *a)
 {
     state.build_concurrency = a->config.build_concurrency > 0 ? a->config.build_concurrency : 1;
@@ -1589,6 +1678,7 @@ int lifecycle_init(app *a)
      * die with the daemon only when it exits cleanly): stop them before the
      * spaces start again, so that no app runs twice or holds on to /data. */
     runtime_cleanup_stale(a->instance_tag);
+    kill_stale_builds(a->instance_tag);
     hub_cache_init(a);
     store_space_query q = {.viewer_admin = true, .limit = 1 << 30, .sort = "createdAt"};
     return store_space_list(a->store, &q, init_space, a) < 0 ? -1 : 0;

@@ -290,6 +290,7 @@ static int commit_status(commit_result rc)
     return rc == COMMIT_INVALID     ? 400
            : rc == COMMIT_NOT_FOUND ? 404
            : rc == COMMIT_CONFLICT  ? 409
+           : rc == COMMIT_NO_SPACE  ? 507
                                     : 500;
 }
 

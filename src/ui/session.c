@@ -1,8 +1,10 @@
 #include "ui/session.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/log.h"
 #include "lib/util.h"
@@ -105,7 +107,8 @@ auth_result session_identify(store *st, const http_request *req, auth_identity *
 
 static bool ours(const char *p, size_t len)
 {
-    static const char *const names[] = {SESSION_COOKIE "=", SESSION_LOGIN_COOKIE "="};
+    static const char *const names[] = {SESSION_COOKIE "=", SESSION_LOGIN_COOKIE "=",
+                                        SESSION_APP_COOKIE "="};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (len >= strlen(names[i]) && strncmp(p, names[i], strlen(names[i])) == 0)
             return true;
@@ -153,4 +156,125 @@ void session_cookie_header(char *out, size_t size, const char *name, const char 
 {
     snprintf(out, size, "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Lax%s%s%s", name, value,
              max_age_s, secure ? "; Secure" : "", domain ? "; Domain=" : "", domain ? domain : "");
+}
+
+/* ---- app passes ---------------------------------------------------------------- */
+
+/* "v1.<kind>.<space id>.<expires, unix s>.<session digest>.<mac>" */
+static unsigned char pass_key[crypto_auth_hmacsha256_KEYBYTES];
+static pthread_once_t pass_key_once = PTHREAD_ONCE_INIT;
+
+static void pass_key_init(void)
+{
+    crypto_auth_hmacsha256_keygen(pass_key);
+}
+
+static void pass_mac(const char *body, size_t len, char hex[2 * crypto_auth_hmacsha256_BYTES + 1])
+{
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    pthread_once(&pass_key_once, pass_key_init);
+    crypto_auth_hmacsha256(mac, (const unsigned char *)body, len, pass_key);
+    util_hex(mac, sizeof mac, hex);
+}
+
+static void pass_sign(char kind, int64_t space_id, long long expires, const char *digest,
+                      char out[SESSION_PASS_MAX])
+{
+    char mac[2 * crypto_auth_hmacsha256_BYTES + 1];
+    int n = snprintf(out, SESSION_PASS_MAX, "v1.%c.%lld.%lld.%s", kind, (long long)space_id,
+                     expires, digest);
+    pass_mac(out, (size_t)n, mac);
+    snprintf(out + n, SESSION_PASS_MAX - (size_t)n, ".%s", mac);
+}
+
+void session_pass_make(const char *cookie, int64_t space_id, session_pass_kind kind,
+                       char out[SESSION_PASS_MAX])
+{
+    char digest[AUTH_HASH_LEN + 1];
+    id_hash(cookie, digest);
+    long long ttl = kind == SESSION_PASS_URL ? SESSION_PASS_URL_TTL_S : SESSION_PASS_COOKIE_TTL_S;
+    pass_sign((char)kind, space_id, (long long)time(NULL) + ttl, digest, out);
+}
+
+/* Checks pass (signature, kind, space, time) and copies its session digest. */
+static bool pass_check(const char *pass, char kind, int64_t space_id,
+                       char digest[AUTH_HASH_LEN + 1])
+{
+    char k = 0, mac[2 * crypto_auth_hmacsha256_BYTES + 1];
+    long long sid = 0, expires = 0;
+    int body = 0;
+    if (!pass || strlen(pass) >= SESSION_PASS_MAX ||
+        sscanf(pass, "v1.%c.%lld.%lld.%64[0-9a-f]%n", &k, &sid, &expires, digest, &body) != 4 ||
+        strlen(digest) != AUTH_HASH_LEN || pass[body] != '.' ||
+        strlen(pass + body + 1) != sizeof mac - 1)
+        return false;
+    pass_mac(pass, (size_t)body, mac);
+    if (sodium_memcmp(mac, pass + body + 1, sizeof mac - 1) != 0)
+        return false;
+    return k == kind && sid == space_id && expires >= (long long)time(NULL);
+}
+
+/* The live session whose digest a pass names. */
+static auth_result pass_session(store *st, const char *digest, auth_identity *out)
+{
+    int rc = store_session_by_hash(st, digest, &out->token, &out->user);
+    if (rc == STORE_NOTFOUND)
+        return AUTH_INVALID;
+    if (rc != STORE_OK)
+        return AUTH_FAILED;
+    out->authenticated = true;
+    return AUTH_OK;
+}
+
+auth_result session_pass_exchange(store *st, const char *pass, int64_t space_id,
+                                  char out[SESSION_PASS_MAX], auth_identity *id)
+{
+    char digest[AUTH_HASH_LEN + 1];
+    memset(id, 0, sizeof *id);
+    if (!pass_check(pass, SESSION_PASS_URL, space_id, digest))
+        return AUTH_INVALID;
+    auth_result rc = pass_session(st, digest, id);
+    if (rc == AUTH_OK)
+        pass_sign(SESSION_PASS_COOKIE, space_id, (long long)time(NULL) + SESSION_PASS_COOKIE_TTL_S,
+                  digest, out);
+    return rc;
+}
+
+/* The value of the request's cookie name, when it fits in out. */
+static bool cookie_get(const http_request *req, const char *name, char *out, size_t size)
+{
+    const char *p = http_header_get(req, "Cookie");
+    const size_t nlen = strlen(name);
+    while (p && *p) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=' && len - nlen - 1 < size) {
+            memcpy(out, p + nlen + 1, len - nlen - 1);
+            out[len - nlen - 1] = '\0';
+            return true;
+        }
+        p = end;
+    }
+    return false;
+}
+
+auth_result session_pass_identify(store *st, const http_request *req, int64_t space_id,
+                                  auth_identity *out)
+{
+    char pass[SESSION_PASS_MAX], digest[AUTH_HASH_LEN + 1];
+    memset(out, 0, sizeof *out);
+    if (!cookie_get(req, SESSION_APP_COOKIE, pass, sizeof pass))
+        return AUTH_ANONYMOUS;
+    if (!pass_check(pass, SESSION_PASS_COOKIE, space_id, digest))
+        return AUTH_INVALID;
+    return pass_session(st, digest, out);
+}
+
+void session_pass_cookie_header(char *out, size_t size, const char *pass, bool secure_context)
+{
+    snprintf(out, size, "%s=%s; Path=/; Max-Age=%d; HttpOnly; %s", SESSION_APP_COOKIE, pass,
+             SESSION_PASS_COOKIE_TTL_S,
+             secure_context ? "Secure; SameSite=None; Partitioned" : "SameSite=Lax");
 }

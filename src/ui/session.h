@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "auth/auth.h"
 #include "http/http.h"
@@ -22,6 +23,7 @@
 #include "store/store.h"
 
 #define SESSION_COOKIE "hangar_session"
+#define SESSION_APP_COOKIE "hangar_app"     /* an app pass on a private space's own address */
 #define SESSION_LOGIN_COOKIE "hangar_login" /* the sign-in form's pre-session CSRF value */
 #define SESSION_ID_LEN 64                   /* hex of 32 random bytes */
 #define SESSION_CSRF_LEN 64                 /* hex of a 32-byte digest */
@@ -51,6 +53,43 @@ auth_result session_identify(store *st, const http_request *req, auth_identity *
  * domain set, the browser sends them to every space's subdomain, and an app
  * must never see a session of its visitors. 0, or -1 when memory runs out. */
 int session_strip_cookies(const char *cookie_header, buf *out);
+
+/* App passes: a private space's app opened in the UI while the session
+ * cookie cannot reach the app's address (the default domain "localhost":
+ * browsers keep its cookies host-only, and a Domain cookie is refused). As
+ * HF's signed iframe URLs do, the UI adds ?__sign=PASS to the app's address;
+ * the proxy checks it, answers with a redirect to the same address without
+ * it and sets PASS's cookie form on the app's host (hangar_app), which it
+ * accepts from then on. A pass names one space and the session it came from
+ * (by the stored digest, never the session id), expires, and is signed with
+ * a key made at each start: it dies with the session (sign-out, token
+ * revoked), with its time, or when the daemon restarts (a reload of the UI
+ * page makes a new one). The two forms are told apart in the signature, so a
+ * URL pass is not a cookie and the other way round. */
+#define SESSION_PASS_MAX 192
+#define SESSION_PASS_URL_TTL_S (10 * 60)
+#define SESSION_PASS_COOKIE_TTL_S (12 * 3600)
+typedef enum { SESSION_PASS_URL = 'u', SESSION_PASS_COOKIE = 'c' } session_pass_kind;
+
+/* The pass of kind for the session whose id is cookie, to space_id. */
+void session_pass_make(const char *cookie, int64_t space_id, session_pass_kind kind,
+                       char out[SESSION_PASS_MAX]);
+/* The cookie form of a valid URL pass (same session and space) into out, and
+ * its holder into *id: AUTH_OK; AUTH_INVALID when pass is not a valid,
+ * unexpired URL pass to space_id of a live session; AUTH_FAILED when the
+ * store failed. */
+auth_result session_pass_exchange(store *st, const char *pass, int64_t space_id,
+                                  char out[SESSION_PASS_MAX], auth_identity *id);
+/* Identifies the caller from the request's hangar_app cookie for space_id:
+ * as session_identify (AUTH_ANONYMOUS when there is none). */
+auth_result session_pass_identify(store *st, const http_request *req, int64_t space_id,
+                                  auth_identity *out);
+/* The Set-Cookie value of a cookie pass: host-only, HttpOnly, and where
+ * the browser allows it (https, or a *.localhost address, which browsers
+ * treat as secure) Secure, SameSite=None and Partitioned, so that it works
+ * in the UI's iframe (a third-party context, where browsers block ordinary
+ * cookies) as well as in a tab of its own. */
+void session_pass_cookie_header(char *out, size_t size, const char *pass, bool secure_context);
 
 /* The CSRF token of a session (or of a pre-session value: the sign-in form
  * uses a random cookie of its own). */

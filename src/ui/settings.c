@@ -2,11 +2,13 @@
  * /spaces/<owner>/<name>/settings/<action>, which calls the same function the
  * API's handler calls (api/ops.h), then comes back here. */
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/ops.h"
+#include "git/source.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "space/hardware.h"
@@ -37,6 +39,8 @@ static const struct {
     {"pause", "Paused."},
     {"resume", "Resuming."},
     {"rename", "Renamed."},
+    {"source", "Source saved. The space follows it from now on."},
+    {"source-clear", "Tracking turned off: pushes to this space are accepted again."},
 };
 
 /* Starts a form posting action; the caller closes it. */
@@ -173,6 +177,80 @@ static void section_control(ui_ctx *c, const space *sp)
                 sp->paused ? "Resume" : "Pause");
 }
 
+/* The remote repository the space follows (git/source.h): what is stored,
+ * the state of its syncs, and a form to change or stop it. Neither the deploy
+ * token nor the webhook secret is ever read back into a page. */
+static void source_state(ui_ctx *c, const space *sp, const source_config *cfg)
+{
+    buf *b = &c->body;
+    json_t *rt = json_object();
+    source_runtime_json(c->a, sp, rt);
+    json_t *st = json_object_get(rt, "source");
+    const char *error = json_string_value(json_object_get(st, "error"));
+    html_printf(b,
+                "<dl class=\"facts\" id=\"source-state\"><dt>Follows</dt><dd><code>%s</code> "
+                "branch <code>%s</code></dd><dt>Webhook</dt><dd><code>%s/api/spaces/%s/webhook"
+                "</code> (%s)</dd><dt>Polling</dt><dd>",
+                cfg->url, cfg->branch, c->a->base_url, sp->full_id,
+                *cfg->secret_sealed ? "signed with the stored secret" : "no secret");
+    if (cfg->poll_seconds)
+        html_printf(b, "every %l s", (long long)cfg->poll_seconds);
+    else
+        html_printf(b, "off (webhooks only)");
+    html_printf(b, "</dd><dt>State</dt><dd>%h%s</dd></dl>",
+                json_is_true(json_object_get(st, "syncing")) ? "syncing"
+                : error                                      ? "error: "
+                                                             : "ok",
+                error ? error : "");
+    json_decref(rt);
+}
+
+static void section_source(ui_ctx *c, const space *sp, const char *new_secret)
+{
+    buf *b = &c->body;
+    source_config cfg = {0};
+    int rc = source_get(c->a, sp->id, &cfg);
+    html_printf(b, "<section class=\"panel\" aria-labelledby=\"s-src\"><h2 id=\"s-src\">"
+                   "Tracked repository</h2><p class=\"help\">Follow a branch of a repository on "
+                   "GitHub, GitLab, Gitea or any git server: each push there (signed webhook, or "
+                   "polling) is deployed here, and direct pushes to this space are refused.</p>");
+    if (new_secret && *new_secret)
+        html_printf(b,
+                    "<p class=\"notice\" role=\"status\" id=\"webhook-secret\">Webhook secret "
+                    "(shown once, give it to the forge): <code>%s</code></p>",
+                    new_secret);
+    if (rc == 0)
+        source_state(c, sp, &cfg);
+    form_open(c, sp, "source", "stack");
+    html_printf(b,
+                "<div class=\"row\"><div class=\"field grow\"><label for=\"src-url\">Repository "
+                "URL</label><input id=\"src-url\" name=\"url\" type=\"url\" required "
+                "placeholder=\"https://github.com/owner/repo.git\" value=\"%s\"></div><div "
+                "class=\"field\"><label for=\"src-branch\">Branch</label><input "
+                "id=\"src-branch\" name=\"branch\" required value=\"%s\"></div></div>"
+                "<div class=\"row\"><div class=\"field grow\"><label for=\"src-token\">Deploy "
+                "token (private repositories)</label><input id=\"src-token\" name=\"token\" "
+                "type=\"password\" autocomplete=\"off\" placeholder=\"%h\"></div><div "
+                "class=\"field grow\"><label for=\"src-secret\">Webhook secret</label><input "
+                "id=\"src-secret\" name=\"secret\" type=\"password\" autocomplete=\"off\" "
+                "minlength=\"8\" placeholder=\"%h\"></div><div class=\"field\"><label "
+                "for=\"src-poll\">Poll every (s, 0 off)</label><input id=\"src-poll\" "
+                "name=\"poll\" type=\"number\" min=\"0\" max=\"%l\" value=\"%l\"></div></div>"
+                "<button type=\"submit\">%h</button></form>",
+                rc == 0 ? cfg.url : "", rc == 0 ? cfg.branch : "main",
+                rc == 0 && *cfg.token_sealed ? "unchanged (stored)" : "none",
+                rc == 0 && *cfg.secret_sealed ? "unchanged (stored)" : "made for you when empty",
+                (long long)SOURCE_POLL_MAX, rc == 0 ? (long long)cfg.poll_seconds : 0LL,
+                rc == 0 ? "Save source" : "Follow this repository");
+    if (rc == 0) {
+        form_open(c, sp, "source-clear", "inline");
+        html_printf(b, "<button type=\"submit\" class=\"danger\">Stop tracking</button>"
+                       "</form>");
+        source_config_free(&cfg);
+    }
+    html_printf(b, "</section>");
+}
+
 static void section_manage(ui_ctx *c, const space *sp)
 {
     buf *b = &c->body;
@@ -211,7 +289,8 @@ static void section_manage(ui_ctx *c, const space *sp)
                 sp->full_id, sp->full_id);
 }
 
-static void settings_render(ui_ctx *c, const space *sp, int status, const char *error)
+static void settings_render_secret(ui_ctx *c, const space *sp, int status, const char *error,
+                                   const char *new_secret)
 {
     ui_space_header(c, sp, "settings");
     char *msg = ui_query(c, "msg");
@@ -228,9 +307,15 @@ static void settings_render(ui_ctx *c, const space *sp, int status, const char *
     section_env(c, sp, true);
     section_env(c, sp, false);
     section_control(c, sp);
+    section_source(c, sp, new_secret);
     section_manage(c, sp);
     html_printf(&c->body, "</div>");
     ui_page(c, status, sp->full_id);
+}
+
+static void settings_render(ui_ctx *c, const space *sp, int status, const char *error)
+{
+    settings_render_secret(c, sp, status, error, NULL);
 }
 
 static void settings_page(ui_ctx *c)
@@ -330,6 +415,11 @@ static bool act_rename(ui_ctx *c, space *sp, ops_error *err)
     return ops_space_move(c->a, &c->viewer.user, sp, owner ? owner : "", name ? name : "", err);
 }
 
+static bool act_source_clear(ui_ctx *c, space *sp, ops_error *err)
+{
+    return ops_source_clear(c->a, sp, err);
+}
+
 static const struct {
     const char *action;
     bool (*fn)(ui_ctx *c, space *sp, ops_error *err);
@@ -346,6 +436,7 @@ static const struct {
     {"pause", act_pause},
     {"resume", act_restart},
     {"rename", act_rename},
+    {"source-clear", act_source_clear},
 };
 
 static void redirect_to(ui_ctx *c, const space *sp, const char *tab, const char *msg)
@@ -389,6 +480,34 @@ static void delete_space(ui_ctx *c, space *sp)
     ui_redirect(c, "/");
 }
 
+/* An empty password field keeps what is stored. A secret Hangar made is shown
+ * on the page this answers, once: a redirect would lose it. */
+static void source_post(ui_ctx *c, space *sp)
+{
+    const char *token = ui_form(c, "token"), *secret = ui_form(c, "secret");
+    const char *poll = ui_form(c, "poll");
+    long long seconds = 0;
+    ops_source src = {ui_form(c, "url"), ui_form(c, "branch"), token && *token ? token : NULL,
+                      secret && *secret ? secret : NULL, 0};
+    ops_error err;
+    char new_secret[SOURCE_SECRET_MAX + 1] = "";
+    if (poll && *poll && util_parse_int(poll, 0, SOURCE_POLL_MAX, &seconds) < 0) {
+        settings_render(c, sp, 400, "Poll every must be a number of seconds (0: never).");
+        return;
+    }
+    src.poll_seconds = (int)seconds;
+    if (!ops_source_set(c->a, sp, c->viewer.user.admin, &src, new_secret, &err)) {
+        settings_render(c, sp, err.status, err.message);
+        return;
+    }
+    log_info("ui", "%s set the source of %s", c->viewer.user.name, sp->full_id);
+    if (new_secret[0])
+        settings_render_secret(c, sp, 200, NULL, new_secret);
+    else
+        redirect_to(c, sp, "/settings", "source");
+    sodium_memzero(new_secret, sizeof new_secret);
+}
+
 static void settings_post(ui_ctx *c)
 {
     space sp;
@@ -401,6 +520,10 @@ static void settings_post(ui_ctx *c)
     }
     if (strcmp(action, "delete") == 0) {
         delete_space(c, &sp);
+        return;
+    }
+    if (strcmp(action, "source") == 0) {
+        source_post(c, &sp);
         return;
     }
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {

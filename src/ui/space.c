@@ -1,6 +1,7 @@
 /* The space page: the app in an iframe of its own address, or its stage and
  * last error while it is not running; and the logs tab. */
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "api/ops.h"
 #include "space/lifecycle.h"
 #include "ui/html.h"
+#include "ui/session.h"
 #include "ui/ui.h"
 
 static void not_running(ui_ctx *c, const space *sp, const char *stage, const char *error)
@@ -41,24 +43,27 @@ static void not_running(ui_ctx *c, const space *sp, const char *stage, const cha
 
 static void running(ui_ctx *c, const space *sp)
 {
-    char port[16], url[600];
+    char port[16], url[600], cookie[SESSION_ID_LEN + 1], pass[SESSION_PASS_MAX];
     ui_host_port(c, port, sizeof port);
-    snprintf(url, sizeof url, "%s://%s.%s%s/", ui_scheme(c), sp->subdomain, c->a->config.domain,
-             port);
+    int n = snprintf(url, sizeof url, "%s://%s.%s%s/", ui_scheme(c), sp->subdomain,
+                     c->a->config.domain, port);
+    /* A private app where the session cookie cannot follow (localhost): its
+     * address carries an app pass, which the proxy turns into a cookie of
+     * the app's own host (session.h). */
+    if (sp->is_private && !ui_cookies_reach_spaces(c) && session_cookie(c->req, cookie)) {
+        session_pass_make(cookie, sp->id, SESSION_PASS_URL, pass);
+        snprintf(url + n, sizeof url - (size_t)n, "?__sign=%s", pass);
+        sodium_memzero(cookie, sizeof cookie);
+    }
     /* The app is another origin; the sandbox also keeps it from navigating the UI away. */
     html_printf(&c->body,
                 "<div class=\"app\" id=\"app\" data-running=\"1\"><iframe class=\"app-frame\" "
                 "src=\"%s\" title=\"App %s\" sandbox=\"allow-scripts allow-same-origin "
                 "allow-forms allow-popups allow-downloads allow-modals\" allow=\"clipboard-read; "
                 "clipboard-write; fullscreen; microphone; camera\"></iframe>"
-                "<p class=\"help\"><a href=\"%s\" target=\"_blank\" rel=\"noopener\">Open the app "
-                "in a new tab</a>%h</p></div>",
-                url, sp->full_id, url,
-                sp->is_private && !ui_cookies_reach_spaces(c)
-                    ? ". This private app can show here only when Hangar is reached by its "
-                      "domain name (not localhost or an IP address): sign-in cookies do not "
-                      "reach the app's address otherwise."
-                    : "");
+                "<p class=\"help\"><a href=\"%s\" target=\"_blank\" rel=\"noopener noreferrer\">"
+                "Open the app in a new tab</a></p></div>",
+                url, sp->full_id, url);
 }
 
 static void space_page(ui_ctx *c)

@@ -68,8 +68,8 @@ class Hangar:
             try:
                 if requests.get(self.url + "/api/health", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or slow on a loaded machine: ask again
             time.sleep(0.05)
         raise RuntimeError("hangar did not start:\n" + self.log())
 

@@ -5,12 +5,16 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
 from spaces_util import (APPS, app_get, client, commit_raw, deploy, runtime,
                          sse_events, wait_stage)
+from test_ui import ROOT, browser_ready
+
+GRADIO_TEST = ROOT / "tests" / "js" / "gradio.test.mjs"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox runtime needs root")
 
@@ -39,6 +43,16 @@ def test_gradio_app_runs_and_answers(hangar):
     assert out.returncode == 0, out.stderr[-2000:]
     result = out.stdout.strip().splitlines()[-1]
     assert result == "Hello world!"
+    # And in Chromium at http://admin-hello.localhost:PORT/ (issue 5): the page,
+    # its assets and the queue's server-sent events through the proxy
+    # (tests/js/gradio.test.mjs). Here rather than in a file of its own: the
+    # space is built and running already.
+    if browser_ready():
+        r = subprocess.run(["node", str(GRADIO_TEST), f"http://admin-hello.localhost:{hangar.port}/"],
+                           capture_output=True, text=True, timeout=240)
+        print(r.stdout)
+        assert r.returncode == 0 and "not ok" not in r.stdout, \
+            f"{r.stdout}\n{r.stderr}\n--- daemon log ---\n{hangar.log()[-4000:]}"
 
 
 def test_streamlit_app_runs(hangar):
@@ -245,3 +259,57 @@ def test_deleting_a_space_stops_its_processes(hangar):
             break
         time.sleep(0.2)
     assert not alive
+
+
+PROBE_SETUP = r'''
+import os, sys
+here = os.path.dirname(os.path.abspath(__file__))
+out = ["PROBE uid=%d gid=%d" % (os.getuid(), os.getgid())]
+targets = open(os.path.join(here, "targets.txt")).read().split()
+for path in targets:
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+        out.append("PROBE read-ok " + path)
+    except OSError as e:
+        out.append("PROBE read-denied %s %s" % (path, e.strerror))
+for path in ["/usr/probe", "/etc/probe", "/app/probe.txt", here + "/written"] + [
+        os.path.dirname(t) + "/probe" for t in targets]:
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+        out.append("PROBE write-ok " + path)
+    except OSError as e:
+        out.append("PROBE write-denied %s %s" % (path, e.strerror))
+out.append("PROBE pids=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
+sys.stderr.write("\n".join(out) + "\n")
+sys.exit(1)
+'''
+
+
+def test_build_runs_sandboxed(hangar):
+    """Code a build runs (here a package's setup.py from requirements.txt) is
+    a stranger's: it runs as the build user, sees none of Hangar's data nor
+    other spaces, and writes nothing but its own environment."""
+    other = deploy(hangar, "neighbour", "gradio_hello")
+    data = hangar.data_dir.resolve()
+    targets = [p for p in data.iterdir() if p.is_file()]
+    targets += [p for p in (data / "repos").rglob("*") if p.is_file()][:3]
+    targets += [Path(f"/proc/{hangar.proc.pid}/environ"), Path("/root/.bash_history")]
+    assert len(targets) >= 4
+    repo = deploy(hangar, "probe", "gradio_hello", files={
+        "requirements.txt": "./probe\n",
+        "probe/setup.py": PROBE_SETUP,
+        "probe/targets.txt": "\n".join(str(t) for t in targets) + "\n"})
+    rt = wait_stage(hangar, repo, "BUILD_ERROR", timeout=300)
+    assert "failed" in rt["errorMessage"]
+    lines = sse_events(f"{hangar.url}/api/spaces/{repo}/logs/build", hangar.headers(), timeout=5)
+    probe = [l for l in lines if "PROBE " in l]
+    assert any("PROBE uid=99999 gid=99999" in l for l in probe), "\n".join(lines[-40:])
+    assert not [l for l in probe if "read-ok" in l or "write-ok" in l], "\n".join(probe)
+    assert sum("read-denied" in l for l in probe) == len(targets), "\n".join(probe)
+    pids = int(next(l for l in probe if "pids=" in l).split("pids=")[1].split()[0])
+    assert pids < 10, "the build sees the host's processes"
+    # Nothing was written next to the checkout, and the neighbour still builds.
+    assert not list(data.glob("builds/*/*/app/probe/written"))
+    wait_stage(hangar, other, "RUNNING")

@@ -2,6 +2,7 @@
 through the real huggingface_hub client."""
 import json
 import os
+import stat
 import time
 
 import pytest
@@ -177,14 +178,20 @@ HARDWARE = {
         {"name": "gpu-1", "prettyName": "One fake GPU", "cpu": 1, "memory_mb": 1024, "gpus": 1,
          "gpu_model": "FakeGPU"},
     ],
-    "gpus": [{"name": "GPU-fake-0", "model": "FakeGPU"}, {"name": "GPU-fake-1", "model": "FakeGPU"}],
 }
 
 
 @pytest.fixture
 def hw_hangar(hangar_factory, tmp_path):
+    # Two fake GPUs whose device nodes are character devices (1, 3: what
+    # /dev/null is): each space must see its own node only, at /dev/<name>.
+    gpus = []
+    for i in range(2):
+        node = tmp_path / f"fakegpu{i}"
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        gpus.append({"name": f"GPU-fake-{i}", "model": "FakeGPU", "device": str(node)})
     path = tmp_path / "hardware.json"
-    path.write_text(json.dumps(HARDWARE))
+    path.write_text(json.dumps({**HARDWARE, "gpus": gpus}))
     return hangar_factory(extra_args=["--hardware", str(path)])
 
 
@@ -196,6 +203,7 @@ def test_hardware_change_is_applied_and_enforced(hw_hangar):
     repo = deploy(h, "hw", "envapp")
     wait_stage(h, repo, "RUNNING")
     assert env_of(h, repo)["CPU_CORES"] == "2"
+    assert env_of(h, repo)["GPU_NODES"] == []  # no GPU, no GPU node
     rt = api.request_space_hardware(repo, "cpu-tiny")
     assert rt.requested_hardware == "cpu-tiny"
     wait_env(h, repo, "MEMORY", "96Mi")
@@ -240,10 +248,14 @@ def test_gpus_are_never_oversubscribed(hw_hangar):
     devices = {env_of(h, r)["CUDA_VISIBLE_DEVICES"] for r in running}
     assert devices == {"GPU-fake-0", "GPU-fake-1"}
     assert {env_of(h, r)["ACCELERATOR"] for r in running} == {"gpu-1"}
+    for r in running:
+        env = env_of(h, r)
+        assert env["GPU_NODES"] == ["fakegpu" + env["CUDA_VISIBLE_DEVICES"][-1]], env
     # Freeing one lets the waiting space start on it.
     api.pause_space(running[0])
     wait_stage(h, waiting, "RUNNING", timeout=60)
     assert env_of(h, waiting)["CUDA_VISIBLE_DEVICES"] in devices
+    assert len(env_of(h, waiting)["GPU_NODES"]) == 1
 
 
 def test_create_with_options_and_duplicate(hangar):

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -348,3 +349,72 @@ def test_cli_source(hangar_factory, gitenv, tmp_path):
 def tr_bin():
     from conftest import HANGAR_BIN
     return HANGAR_BIN
+
+
+def ui_session(h):
+    s = requests.Session()
+    login = s.get(h.url + "/login").text
+    csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', login).group(1)
+    r = s.post(h.url + "/login", data={"token": h.admin_token, "csrf": csrf, "next": "/"},
+               allow_redirects=False)
+    assert r.status_code == 303, r.text
+    return s
+
+
+def ui_post(s, h, repo, action, **form):
+    page = s.get(f"{h.url}/spaces/{repo}/settings").text
+    form["csrf"] = re.search(r'name="csrf" value="([0-9a-f]{64})"', page).group(1)
+    return s.post(f"{h.url}/spaces/{repo}/settings/{action}", data=form, allow_redirects=False)
+
+
+def test_ui_settings_source_form(hangar_factory, gitenv, tmp_path):
+    up_h, tr = hangar_factory(), hangar_factory()
+    up = Upstream(up_h, gitenv, tmp_path / "up", private=True)
+    v1 = up.commit("v1")
+    up.push()
+    repo = create_space(tr, "site")
+    s = ui_session(tr)
+    page = s.get(f"{tr.url}/spaces/{repo}/settings").text
+    assert "Tracked repository" in page and "Follow this repository" in page
+
+    # Bad input: the form comes back with the reason, nothing is stored.
+    r = ui_post(s, tr, repo, "source", url="ftp://example.com/x", branch="main", poll="0")
+    assert r.status_code == 400 and "role=\"alert\"" in r.text
+    r = ui_post(s, tr, repo, "source", url=up.url, branch="../x", poll="0")
+    assert r.status_code == 400 and "not a valid branch name" in r.text
+    assert requests.get(f"{tr.url}/api/spaces/{repo}/source",
+                        headers=tr.headers()).json() == {"tracking": False}
+
+    # A private remote with a deploy token; Hangar makes the webhook secret and
+    # shows it on this page only.
+    r = ui_post(s, tr, repo, "source", url=up.url, branch="main", token=up_h.admin_token,
+                secret="", poll="0")
+    assert r.status_code == 200, r.text
+    secret = re.search(r'id="webhook-secret">[^<]*<code>([^<]+)</code>', r.text).group(1)
+    wait_sha(tr, repo, v1)
+    page = s.get(f"{tr.url}/spaces/{repo}/settings").text
+    assert up.url in page and secret not in page and up_h.admin_token not in page
+    assert f"/api/spaces/{repo}/webhook" in page and "Stop tracking" in page
+    got = requests.get(f"{tr.url}/api/spaces/{repo}/source", headers=tr.headers()).json()
+    assert got["tracking"] and got["hasToken"] and got["hasWebhookSecret"]
+
+    # The secret shown once signs the forge's webhook.
+    v2 = up.commit("v2")
+    up.push()
+    assert github_hook(tr, repo, secret, push_payload(v2)).status_code == 202
+    wait_sha(tr, repo, v2)
+
+    # Saving again with empty password fields keeps the stored token and secret.
+    r = ui_post(s, tr, repo, "source", url=up.url, branch="main", token="", secret="",
+                poll="0")
+    assert r.status_code == 303 and r.headers["Location"].endswith("/settings?msg=source")
+    v3 = up.commit("v3")
+    up.push()
+    assert github_hook(tr, repo, secret, push_payload(v3)).status_code == 202
+    wait_sha(tr, repo, v3)
+
+    r = ui_post(s, tr, repo, "source-clear")
+    assert r.status_code == 303
+    assert requests.get(f"{tr.url}/api/spaces/{repo}/source",
+                        headers=tr.headers()).json() == {"tracking": False}
+    assert "Follow this repository" in s.get(f"{tr.url}/spaces/{repo}/settings").text

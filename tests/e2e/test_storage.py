@@ -39,12 +39,12 @@ def test_data_quota_enospc_tier_restart_delete(hangar_factory, tmp_path):
     wait_stage(h, other, "RUNNING")
 
     # Writing 20 MiB into an 8 MiB /data stops with ENOSPC inside the app.
-    free_before = shutil.disk_usage(h.data_dir).free
     out = app_json(h, "admin-fill", "/write?name=big&mb=20")
     assert out["error"] == "ENOSPC", out
     assert 4 * MB <= out["written"] < 8 * MB, out
-    # The host only lost what the image holds, not the 20 MiB asked for.
-    assert free_before - shutil.disk_usage(h.data_dir).free < 12 * MB
+    # The host only lost what the image holds (its allocated blocks), not the
+    # 20 MiB asked for. (Free space of the shared disk is not measured: other
+    # processes write there too.)
     sid = None
     for img in (h.data_dir / "volumes").glob("*.img"):
         if img.stat().st_blocks * 512 >= 4 * MB:

@@ -74,6 +74,18 @@ def test_private_app_iframe_for_its_owner(hangar_factory):
     assert r.returncode == 0, f"{r.stdout}\n{r.stderr}\n{hangar.log()[-3000:]}"
 
 
+@pytest.mark.skipif(not browser_ready(), reason="needs /usr/bin/chromium and tests/js packages "
+                    "(make deps)")
+def test_private_app_on_localhost_through_an_app_pass(hangar):
+    repo = deploy(hangar, "secret-site", "static_site", sdk="static", private=True)
+    wait_stage(hangar, repo, "RUNNING", timeout=60)
+    r = subprocess.run(["node", str(ROOT / "tests" / "js" / "private_pass.test.mjs"),
+                        f"http://localhost:{hangar.port}", hangar.admin_token, repo],
+                       capture_output=True, text=True, timeout=120)
+    print(r.stdout)
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}\n{hangar.log()[-3000:]}"
+
+
 # ---- without a browser -------------------------------------------------------------------
 
 
@@ -204,3 +216,50 @@ def test_git_and_downloads_still_work_beside_the_pages(hangar):
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
     assert requests.get(hangar.url + "/spaces/admin/nope").status_code == 404
     assert requests.get(hangar.url + "/nothing-here").status_code == 404
+
+
+def app_pass_of(session, hangar, repo):
+    page = session.get(f"{hangar.url}/spaces/{repo}")
+    return re.search(r'class="app-frame" src="[^"?]*\?__sign=([^"]+)"', page.text).group(1)
+
+
+def test_app_passes_open_only_their_space_and_die_with_the_session(hangar):
+    a = deploy(hangar, "pass-a", "static_site", sdk="static", private=True)
+    deploy(hangar, "pass-b", "static_site", sdk="static", private=True)
+    deploy(hangar, "pass-open", "static_site", sdk="static")
+    for repo in (a, "admin/pass-b", "admin/pass-open"):
+        wait_stage(hangar, repo, "RUNNING", timeout=60)
+    s = sign_in(hangar)
+    url_pass = app_pass_of(s, hangar, a)
+    # A public space's address carries none.
+    page = s.get(f"{hangar.url}/spaces/admin/pass-open")
+    assert "__sign" not in page.text and "admin-pass-open.localhost" in page.text
+    # The pass becomes a cookie of the app's host and the address loses it
+    # (other parameters kept; a "//" path cannot redirect to another host).
+    r = app_get(hangar, "admin-pass-a", f"/x/?q=1&__sign={url_pass}&r=2", allow_redirects=False)
+    assert r.status_code == 303 and r.headers["Location"] == "/x/?q=1&r=2"
+    cookie = r.headers["Set-Cookie"]
+    assert cookie.startswith("hangar_app=") and "HttpOnly" in cookie and "Partitioned" in cookie
+    assert "Domain" not in cookie
+    cookie_pass = cookie.split(";")[0].split("=", 1)[1]
+    assert app_get(hangar, "admin-pass-a", f"//evil.example/?__sign={url_pass}",
+                   allow_redirects=False).headers["Location"] == "/"
+    ok = app_get(hangar, "admin-pass-a", "/", headers={"Cookie": f"hangar_app={cookie_pass}"})
+    assert ok.status_code == 200 and "Static space" in ok.text
+    # Only for its own space, only in its own form, and not altered.
+    for sub, headers, path in [
+            ("admin-pass-b", {"Cookie": f"hangar_app={cookie_pass}"}, "/"),
+            ("admin-pass-b", {}, f"/?__sign={url_pass}"),
+            ("admin-pass-a", {"Cookie": f"hangar_app={url_pass}"}, "/"),
+            ("admin-pass-a", {}, f"/?__sign={cookie_pass}"),
+            ("admin-pass-a", {"Cookie": f"hangar_app={cookie_pass[:-1]}0"}, "/"),
+            ("admin-pass-a", {}, f"/?__sign={url_pass.replace('.u.', '.c.')}")]:
+        r = app_get(hangar, sub, path, headers=headers, allow_redirects=False)
+        assert r.status_code == 401, (sub, headers, path, r.status_code)
+    # Signed out: the pass and its cookie are dead.
+    csrf = csrf_of(s, hangar.url + "/")
+    assert s.post(hangar.url + "/logout", data={"csrf": csrf}, allow_redirects=False).status_code == 303
+    assert app_get(hangar, "admin-pass-a", "/", headers={"Cookie": f"hangar_app={cookie_pass}"},
+                   allow_redirects=False).status_code == 401
+    assert app_get(hangar, "admin-pass-a", f"/?__sign={url_pass}",
+                   allow_redirects=False).status_code == 401

@@ -40,4 +40,32 @@ assert.equal(info.name, "admin/js-demo");
 assert.equal(info.sdk, "static");
 
 await deleteRepo({ ...common, repo });
+
+// createRepo's files become the space's first commit.
+const seeded = { type: "space", name: "admin/js-seeded" };
+await createRepo({
+  ...common,
+  repo: seeded,
+  sdk: "static",
+  files: [
+    { path: "index.html", content: new Blob(["<p>seeded</p>\n"]) },
+    { path: "img/pixel.bin", content: new Uint8Array([0, 255, 1, 254]) },
+  ],
+});
+const seededNames = [];
+for await (const entry of listFiles({ ...common, repo: seeded, recursive: true })) {
+  if (entry.type === "file") seededNames.push(entry.path);
+}
+assert.ok(seededNames.includes("index.html") && seededNames.includes("img/pixel.bin"), seededNames.join(","));
+assert.equal(await (await downloadFile({ ...common, repo: seeded, path: "index.html" })).text(), "<p>seeded</p>\n");
+const pixel = new Uint8Array(await (await downloadFile({ ...common, repo: seeded, path: "img/pixel.bin" })).arrayBuffer());
+assert.deepEqual([...pixel], [0, 255, 1, 254]);
+
+// A bad path is refused and no space is left behind.
+await assert.rejects(
+  createRepo({ ...common, repo: { type: "space", name: "admin/js-bad" }, sdk: "static", files: [{ path: "../x", content: new Blob(["x"]) }] }),
+  /path|\.\./,
+);
+await assert.rejects(spaceInfo({ ...common, name: "admin/js-bad" }));
+await deleteRepo({ ...common, repo: seeded });
 console.log("ok");

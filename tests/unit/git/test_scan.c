@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "git/commit.h"
+#include "git/repo.h"
 #include "git/scan.h"
 #include "space/logs.h"
 
@@ -97,6 +99,55 @@ static void test_log_mask_of_stars_terminates(void **state)
     unlink(path);
 }
 
+static void commit_one(const char *repo, const char *path, const char *text, char sha[41])
+{
+    commit_batch b;
+    commit_batch_init(&b);
+    size_t len = text ? strlen(text) : 0;
+    unsigned char *data = text ? malloc(len + 1) : NULL;
+    if (data)
+        memcpy(data, text, len);
+    assert_int_equal(
+        commit_batch_add(&b, text ? COMMIT_OP_ADD : COMMIT_OP_DELETE_FILE, path, data, len), 0);
+    commit_info info = {"alice", NULL, "step", NULL, NULL};
+    char err[512];
+    assert_int_equal(commit_apply(repo, &info, &b, sha, err, sizeof err), COMMIT_OK);
+    commit_batch_free(&b);
+}
+
+/* A push is scanned commit by commit: a key added and then deleted within the
+ * pushed range is reported (a clone still gets it), once; the commits before
+ * the range are not scanned again. */
+static void test_commits_in_range_each_scanned(void **state)
+{
+    char dir[] = "/tmp/hangar-test-scan-XXXXXX", repo[128];
+    char base[41], added[41], touched[41], removed[41];
+    assert_non_null(mkdtemp(dir));
+    snprintf(repo, sizeof repo, "%s/r.git", dir);
+    repo_global_init();
+    assert_int_equal(repo_init_bare(repo), 0);
+    commit_one(repo, "old.txt", "AWS=AKIAIOSFODNN7EXAMPLE\n", base);
+    commit_one(repo, "key.env", "x\nHF=" HF_TOKEN "\n", added);
+    commit_one(repo, "key.env", "y\nHF=" HF_TOKEN "\n", touched);
+    commit_one(repo, "key.env", NULL, removed);
+
+    scan_report r;
+    scan_report_init(&r);
+    assert_int_equal(scan_commits(&r, repo, base, removed, NULL, 0), 0);
+    assert_int_equal(r.count, 1);
+    assert_non_null(strstr(r.text.data, "key.env line 2"));
+    assert_null(strstr(r.text.data, "old.txt"));
+    scan_report_free(&r);
+
+    /* A new branch with no other ref: its whole history. */
+    scan_report_init(&r);
+    assert_int_equal(scan_commits(&r, repo, NULL, removed, NULL, 0), 0);
+    assert_int_equal(r.count, 2);
+    assert_non_null(strstr(r.text.data, "old.txt line 1"));
+    scan_report_free(&r);
+    repo_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -105,6 +156,7 @@ int main(void)
         cmocka_unit_test(test_own_secret_values),
         cmocka_unit_test(test_path_cannot_forge_lines),
         cmocka_unit_test(test_log_mask_of_stars_terminates),
+        cmocka_unit_test(test_commits_in_range_each_scanned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

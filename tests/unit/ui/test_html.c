@@ -78,7 +78,24 @@ static void test_strip_cookies(void **state)
     buf_reset(&b);
     assert_int_equal(session_strip_cookies("hangar_session=abc", &b), 0);
     assert_true(b.len == 0);
+    /* an app pass never reaches the app either */
+    buf_reset(&b);
+    assert_int_equal(session_strip_cookies("hangar_app=v1.c.1.2.x.y; app=1", &b), 0);
+    assert_string_equal(b.data, "app=1");
     buf_free(&b);
+}
+
+static void test_app_pass_cookie(void **state)
+{
+    (void)state;
+    char h[512];
+    session_pass_cookie_header(h, sizeof h, "v1.c.x", true);
+    assert_non_null(strstr(h, "hangar_app=v1.c.x; Path=/;"));
+    assert_non_null(strstr(h, "HttpOnly; Secure; SameSite=None; Partitioned"));
+    assert_null(strstr(h, "Domain"));
+    session_pass_cookie_header(h, sizeof h, "v1.c.x", false);
+    assert_non_null(strstr(h, "SameSite=Lax"));
+    assert_null(strstr(h, "Secure"));
 }
 
 int main(void)
@@ -90,6 +107,7 @@ int main(void)
         cmocka_unit_test(test_csrf_is_bound_to_the_session),
         cmocka_unit_test(test_cookie_header),
         cmocka_unit_test(test_strip_cookies),
+        cmocka_unit_test(test_app_pass_cookie),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,10 @@ import os
 
 KEYS = ["SPACE_ID", "CPU_CORES", "MEMORY", "ACCELERATOR", "CUDA_VISIBLE_DEVICES", "GREETING",
         "API_KEY"]
-print("ENV " + json.dumps({k: os.environ.get(k) for k in KEYS}), flush=True)
+env = {k: os.environ.get(k) for k in KEYS}
+# the GPU nodes it was given (tests configure fake ones named fakegpu*)
+env["GPU_NODES"] = sorted(n for n in os.listdir("/dev") if n.startswith(("nvidia", "fakegpu")))
+print("ENV " + json.dumps(env), flush=True)
 print("secret is " + str(os.environ.get("API_KEY")), flush=True)
 
 
