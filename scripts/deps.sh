@@ -13,6 +13,7 @@ DEBIAN_PACKAGES=(
     clang clang-format libclang-rt-14-dev
     podman buildah runc uidmap debootstrap catatonit slirp4netns iptables
     python3 python3-venv libnss-myhostname git-lfs
+    e2fsprogs mount
     nginx-light wrk
     chromium fonts-noto-color-emoji
 )

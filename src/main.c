@@ -4,6 +4,7 @@
 
 #include "app/serve.h"
 #include "cli/admin.h"
+#include "cli/cache.h"
 #include "cli/cli.h"
 #include "git/scan.h"
 #include "runtime/sandbox.h"
@@ -19,11 +20,12 @@ static void usage(FILE *out)
           "  user add NAME [--admin]   create a user on the data directory, print its token\n"
           "  token create USER         print a new access token [--role read|write] [--name N]\n"
           "  lfs gc                    remove LFS objects no space references [--grace S]\n"
+          "  cache add|ls|rm           the shared model cache (see: hangar cache --help)\n"
           "  version                   print the version\n"
           "  help [COMMAND]            this help, or a command's\n"
           "\n"
-          "user and token work on the data directory given by --data DIR, $HANGAR_DATA or\n"
-          "./data, and may run while the daemon does.\n"
+          "user, token, lfs and cache work on the data directory given by --data DIR,\n"
+          "$HANGAR_DATA or ./data, and may run while the daemon does.\n"
           "\n"
           "client commands (talk to a server over its API; start with hangar login):\n",
           out);
@@ -51,6 +53,8 @@ int main(int argc, char **argv)
         return admin_token_main(argc - 1, argv + 1);
     if (strcmp(cmd, "lfs") == 0)
         return admin_lfs_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "cache") == 0)
+        return cache_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("hangar %s\n", HANGAR_VERSION);
         return 0;

@@ -135,6 +135,40 @@ done:
     json_decref(body);
 }
 
+/* POST /api/spaces/{id}/storage {"tier": "small"}: huggingface_hub's
+ * request_space_storage (0.x clients); answers the SpaceRuntime. */
+static void api_space_storage(http_request *req)
+{
+    app *a = app_of(req);
+    space sp;
+    if (!load_owned(req, &sp))
+        return;
+    json_t *body = api_parse_body(req);
+    if (!body)
+        return;
+    ops_error err;
+    if (!ops_space_set_storage(a, &sp, json_string_value(json_object_get(body, "tier")), &err))
+        api_ops_error(req, &err, NULL);
+    else
+        api_json(req, 200, lifecycle_runtime_json(a, &sp));
+    json_decref(body);
+}
+
+/* DELETE /api/spaces/{id}/storage: huggingface_hub's delete_space_storage
+ * (0.x clients): /data is emptied; answers the SpaceRuntime. */
+static void api_space_storage_delete(http_request *req)
+{
+    app *a = app_of(req);
+    space sp;
+    if (!load_owned(req, &sp))
+        return;
+    ops_error err;
+    if (!ops_space_delete_storage(a, &sp, &err))
+        api_ops_error(req, &err, NULL);
+    else
+        api_json(req, 200, lifecycle_runtime_json(a, &sp));
+}
+
 static void api_hardware_list(http_request *req)
 {
     api_json(req, 200, hardware_list_json());
@@ -146,5 +180,7 @@ const route api_operate_routes[] = {
     {HTTP_POST, "/api/spaces/:owner/:name/pause", api_space_pause, NULL, 0},
     {HTTP_POST, "/api/spaces/:owner/:name/hardware", api_space_hardware, NULL, 0},
     {HTTP_POST, "/api/spaces/:owner/:name/duplicate", api_space_duplicate, NULL, 0},
+    {HTTP_POST, "/api/spaces/:owner/:name/storage", api_space_storage, NULL, 0},
+    {HTTP_DELETE, "/api/spaces/:owner/:name/storage", api_space_storage_delete, NULL, 0},
 };
 const size_t api_operate_routes_count = sizeof api_operate_routes / sizeof api_operate_routes[0];

@@ -11,6 +11,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "space/hardware.h"
+#include "space/storage.h"
 #include "space/lifecycle.h"
 
 #include "space/events.h"
@@ -228,6 +229,40 @@ bool ops_space_set_sleep(app *a, space *sp, int64_t seconds, ops_error *err)
         return fail(err, 500, NULL, "Could not change the sleep time of %s", sp->full_id);
     sp->sleep_seconds = seconds;
     lifecycle_on_update(a, sp);
+    return true;
+}
+
+bool ops_space_set_storage(app *a, space *sp, const char *tier, ops_error *err)
+{
+    const char *name = storage_tier_name(tier);
+    char current[32];
+    if (!name)
+        return fail(err, 400, NULL, "Unknown storage tier '%s': small, medium or large",
+                    tier ? tier : "");
+    if (store_storage_get(a->store, sp->id, current, sizeof current) == STORE_ERROR)
+        return fail(err, 500, NULL, "Could not read the storage of %s", sp->full_id);
+    if (strcmp(current, name) == 0)
+        return true;
+    /* as on HF: a file system is grown, never shrunk under the app's files */
+    if (current[0] && storage_tier_bytes(name) < storage_tier_bytes(current))
+        return fail(err, 400, NULL,
+                    "Cannot downgrade the storage of %s from %s to %s: delete it instead",
+                    sp->full_id, current, name);
+    if (store_storage_set(a->store, sp->id, name) != STORE_OK)
+        return fail(err, 500, NULL, "Could not change the storage of %s", sp->full_id);
+    ops_event(a, sp->id, "storage");
+    log_info("ops", "%s: storage tier is now %s", sp->full_id, name);
+    lifecycle_on_storage_change(a, sp);
+    return true;
+}
+
+bool ops_space_delete_storage(app *a, space *sp, ops_error *err)
+{
+    if (store_storage_set(a->store, sp->id, NULL) != STORE_OK)
+        return fail(err, 500, NULL, "Could not delete the storage of %s", sp->full_id);
+    ops_event(a, sp->id, "storage-deleted");
+    log_info("ops", "%s: storage deleted", sp->full_id);
+    lifecycle_storage_delete(a, sp);
     return true;
 }
 

@@ -51,6 +51,12 @@ bool ops_space_set_private(app *a, space *sp, bool is_private, ops_error *err);
 bool ops_space_set_sleep(app *a, space *sp, int64_t seconds, ops_error *err);
 /* Restarts the space on the new hardware when it changed. */
 bool ops_space_set_hardware(app *a, space *sp, const char *flavor, ops_error *err);
+/* HF's persistent storage tier ("small", "medium", "large"): a larger /data
+ * quota, applied by a restart. A smaller tier than the current one is refused. */
+bool ops_space_set_storage(app *a, space *sp, const char *tier, ops_error *err);
+/* HF's delete_space_storage: the tier goes and /data is emptied (its files are
+ * lost); the quota falls back to the profile's or the default. */
+bool ops_space_delete_storage(app *a, space *sp, ops_error *err);
 bool ops_space_restart(app *a, space *sp, bool factory, ops_error *err);
 bool ops_space_pause(app *a, space *sp, ops_error *err);
 

@@ -15,6 +15,7 @@
 #include "space/config.h"
 #include "space/hardware.h"
 #include "space/lifecycle.h"
+#include "space/storage.h"
 #include "space/events.h"
 #include "store/store.h"
 
@@ -205,6 +206,15 @@ bool api_space_apply_options(http_request *req, space *sp, json_t *body)
         }
         store_space_set_hardware(a->store, sp->id, hardware);
         snprintf(sp->hardware, sizeof sp->hardware, "%s", hardware);
+    }
+    /* create_repo's space_storage and duplicate_space's storage (0.x clients) */
+    const char *tier = json_str(body, "storageTier");
+    if (tier) {
+        if (!storage_tier_name(tier)) {
+            api_error(req, 400, NULL, "Unknown storage tier '%s': small, medium or large", tier);
+            return false;
+        }
+        store_storage_set(a->store, sp->id, storage_tier_name(tier));
     }
     json_t *sleep = json_object_get(body, "sleepTimeSeconds");
     if (json_is_integer(sleep)) {

@@ -1,5 +1,6 @@
 #include "app/serve.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
@@ -25,6 +26,7 @@
 #include "runtime/runtime.h"
 #include "space/lifecycle.h"
 #include "space/hardware.h"
+#include "space/storage.h"
 #include "build/build.h"
 #include "auth/vault.h"
 
@@ -82,6 +84,12 @@ void serve_usage(void)
           "                          e.g. slirp4netns for outbound access)\n"
           "  --build-timeout SECS    time limit of a build (default 1800)\n"
           "  --build-memory MB       memory limit of a build's sandbox (default 4096)\n"
+          "  --storage-size MB       /data quota of a space without a tier or a profile quota\n"
+          "                          (default 20480; 0: none)\n"
+          "  --storage-tiers LIST    sizes of the storage tiers in MB (default\n"
+          "                          small=20480,medium=153600,large=1048576)\n"
+          "  --hub-endpoint URL      hub that preload_from_hub fetches from (default: none,\n"
+          "                          only what `hangar cache add` put in the cache is found)\n"
           "  --debug                 verbose logging\n"
           "environment:\n"
           "  HANGAR_ADMIN_TOKEN      makes sure user admin exists holding this write token\n",
@@ -107,7 +115,10 @@ enum {
     O_BASE_IMAGE,
     O_SPACE_NETWORK,
     O_BUILD_TIMEOUT,
-    O_BUILD_MEMORY
+    O_BUILD_MEMORY,
+    O_STORAGE_SIZE = 1100,
+    O_STORAGE_TIERS,
+    O_HUB_ENDPOINT
 };
 
 /* Names and paths the engine reads (it gets them in configuration files and
@@ -202,6 +213,9 @@ static int parse_args(app_config *cfg, int argc, char **argv)
         {"space-network", required_argument, NULL, O_SPACE_NETWORK},
         {"build-timeout", required_argument, NULL, O_BUILD_TIMEOUT},
         {"build-memory", required_argument, NULL, O_BUILD_MEMORY},
+        {"storage-size", required_argument, NULL, O_STORAGE_SIZE},
+        {"storage-tiers", required_argument, NULL, O_STORAGE_TIERS},
+        {"hub-endpoint", required_argument, NULL, O_HUB_ENDPOINT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -214,6 +228,7 @@ static int parse_args(app_config *cfg, int argc, char **argv)
     cfg->space_cpus = 0;
     cfg->sleep_seconds = 48 * 3600;
     cfg->build_concurrency = 1;
+    cfg->storage_size = 20480ULL << 20;
     int c;
     long long n;
     optind = 1;
@@ -306,6 +321,26 @@ static int parse_args(app_config *cfg, int argc, char **argv)
         case O_BUILD_MEMORY:
             if (parse_container_arg(cfg, c, optarg) < 0)
                 return -1;
+            break;
+        case O_STORAGE_SIZE:
+            if (util_parse_int(optarg, 0, 1LL << 30, &n) < 0 || (n > 0 && n < 2)) {
+                fprintf(stderr, "hangar serve: --storage-size is in MB, 0 or at least 2\n");
+                return -1;
+            }
+            cfg->storage_size = (uint64_t)n << 20;
+            break;
+        case O_STORAGE_TIERS:
+            if (storage_parse_tiers(optarg, cfg->storage_tiers) < 0) {
+                fprintf(stderr, "hangar serve: --storage-tiers is small=MB,medium=MB,large=MB\n");
+                return -1;
+            }
+            break;
+        case O_HUB_ENDPOINT:
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
+                fprintf(stderr, "hangar serve: --hub-endpoint is an http:// or https:// URL\n");
+                return -1;
+            }
+            snprintf(cfg->hub_endpoint, sizeof cfg->hub_endpoint, "%s", optarg);
             break;
         case 'h':
             serve_usage();
@@ -471,8 +506,9 @@ int serve_main(int argc, char **argv)
                 strerror(errno));
         return 1;
     }
-    if (sodium_init() < 0) {
-        log_error("serve", "libsodium failed to initialise");
+    /* before any thread: preload_from_hub fetches run on the thread pool */
+    if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("serve", "libsodium or libcurl failed to initialise");
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -516,6 +552,7 @@ int serve_main(int argc, char **argv)
         store_close(a->store);
         return 1;
     }
+    storage_configure(a->config.storage_size, a->config.storage_tiers);
     build_collect_garbage(a->config.data_dir);
     lfsapi_gc_schedule(a->loop, a->config.data_dir);
     if (vault_open(a->config.data_dir) < 0) {
@@ -545,6 +582,7 @@ int serve_main(int argc, char **argv)
     lifecycle_free(a);
     oci_shutdown();
     store_close(a->store);
+    curl_global_cleanup();
     log_info("serve", "stopped");
     log_close();
     return exit_code;

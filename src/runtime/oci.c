@@ -1105,8 +1105,11 @@ static int spec_check(const runtime_spec *spec, char *err, size_t errsize)
         snprintf(err, errsize, "oci %s: no image", spec->name);
         return -1;
     }
-    if (spec->data_dir && (spec->data_dir[0] != '/' || strchr(spec->data_dir, ','))) {
-        snprintf(err, errsize, "oci %s: data_dir must be an absolute path without commas",
+    if ((spec->data_dir && (spec->data_dir[0] != '/' || strchr(spec->data_dir, ','))) ||
+        (spec->hub_cache && (spec->hub_cache[0] != '/' || strchr(spec->hub_cache, ',') ||
+                             strchr(spec->hub_cache, ':')))) {
+        snprintf(err, errsize,
+                 "oci %s: data_dir and hub_cache must be absolute paths without commas",
                  spec->name);
         return -1;
     }
@@ -1207,6 +1210,8 @@ static int run_options(oci_instance *inst, const runtime_spec *spec)
         bad |= arg_add(inst, "--pids-limit=%d", spec->pids_max);
     if (spec->data_dir)
         bad |= arg_add(inst, "--volume=%s:/data", spec->data_dir);
+    if (spec->hub_cache)
+        bad |= arg_add(inst, "--volume=%s:" RUNTIME_HUB_CACHE ":ro", spec->hub_cache);
     for (const char *const *d = spec->devices; d && *d; d++) {
         const char *base = strrchr(*d, '/');
         bad |= arg_add(inst, "--device=%s:/dev/%s", *d, base ? base + 1 : *d);

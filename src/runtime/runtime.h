@@ -25,6 +25,9 @@
 
 typedef struct runtime_instance runtime_instance;
 
+/* Where the shared model cache (HF_HUB_CACHE layout) appears inside a space. */
+#define RUNTIME_HUB_CACHE "/hub-cache"
+
 typedef enum runtime_driver {
     RUNTIME_DRIVER_SANDBOX = 0, /* namespaces + cgroups (sandbox.h) */
     RUNTIME_DRIVER_OCI,         /* a container of podman or docker (oci.h) */
@@ -38,6 +41,8 @@ typedef struct runtime_spec {
                                     directory); oci: unused, the image holds the app */
     const char *image;           /* oci: the image to run; NULL for the sandbox */
     const char *data_dir;        /* persistent directory mounted at /data, or NULL */
+    const char *hub_cache;       /* the shared model cache, mounted read-only at
+                                    RUNTIME_HUB_CACHE, or NULL */
     const char *const *ro_binds; /* extra host paths made visible read-only at the same path,
                                     NULL-terminated (e.g. the shared virtualenv), or NULL */
     const char *const *rw_binds; /* sandbox: host paths made visible read-write at the same

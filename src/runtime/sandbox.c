@@ -474,12 +474,13 @@ static char *spec_json(const runtime_spec *spec, const cgroup *cg)
     for (int i = 0; i < cg->ndirs; i++)
         dirs[i] = cg->dirs[i];
     json_t *obj =
-        json_pack("{s:s, s:s, s:s?, s:o*, s:o*, s:o*, s:o*, s:o*, s:o*, s:b, s:I, s:I}", "name",
-                  spec->name, "app_dir", spec->app_dir, "data_dir", spec->data_dir, "ro_binds",
-                  strv_json(spec->ro_binds), "rw_binds", strv_json(spec->rw_binds), "devices",
-                  strv_json(spec->devices), "argv", strv_json(spec->argv), "env",
-                  env_json(spec->env, spec->secret_env), "cgroups", strv_json(dirs), "host_network",
-                  spec->host_network, "uid", (json_int_t)spec->uid, "gid", (json_int_t)spec->gid);
+        json_pack("{s:s, s:s, s:s?, s:s?, s:o*, s:o*, s:o*, s:o*, s:o*, s:o*, s:b, s:I, s:I}",
+                  "name", spec->name, "app_dir", spec->app_dir, "data_dir", spec->data_dir,
+                  "hub_cache", spec->hub_cache, "ro_binds", strv_json(spec->ro_binds), "rw_binds",
+                  strv_json(spec->rw_binds), "devices", strv_json(spec->devices), "argv",
+                  strv_json(spec->argv), "env", env_json(spec->env, spec->secret_env), "cgroups",
+                  strv_json(dirs), "host_network", spec->host_network, "uid", (json_int_t)spec->uid,
+                  "gid", (json_int_t)spec->gid);
     if (!obj)
         return NULL;
     /* an array that failed (invalid UTF-8) is missing: refuse rather than guess */

@@ -55,6 +55,7 @@ typedef struct exec_spec {
     const char *name;
     const char *app_dir;     /* resolved host paths (realpath) once in the mount ns */
     const char *data_dir;    /* or NULL */
+    const char *hub_cache;   /* or NULL */
     const char **ro_binds;   /* where they appear inside */
     const char **ro_sources; /* the same, resolved on the host */
     const char **rw_binds;   /* read-write, likewise */
@@ -169,6 +170,7 @@ static void spec_read(exec_spec *spec)
     spec->name = json_str(root, "name", true);
     spec->app_dir = json_str(root, "app_dir", true);
     spec->data_dir = json_str(root, "data_dir", false);
+    spec->hub_cache = json_str(root, "hub_cache", false);
     spec->ro_binds = (const char **)json_strv(root, "ro_binds", false);
     spec->rw_binds = (const char **)json_strv(root, "rw_binds", false);
     spec->devices = (const char **)json_strv(root, "devices", false);
@@ -411,6 +413,8 @@ static void resolve_paths(exec_spec *spec)
     spec->app_dir = resolve(spec->app_dir);
     if (spec->data_dir)
         spec->data_dir = resolve(spec->data_dir);
+    if (spec->hub_cache)
+        spec->hub_cache = resolve(spec->hub_cache);
     spec->ro_sources = resolve_all(spec->ro_binds);
     spec->rw_sources = resolve_all(spec->rw_binds);
 }
@@ -438,6 +442,8 @@ static void populate_root(const exec_spec *spec)
     bind_path(spec->app_dir, "/app", false);
     if (spec->data_dir)
         bind_path(spec->data_dir, "/data", false);
+    if (spec->hub_cache)
+        bind_path(spec->hub_cache, RUNTIME_HUB_CACHE, true);
     mkdir_p(SANDBOX_NEWROOT "/tmp");
     mount_or_die("tmpfs", SANDBOX_NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
                  "mode=1777,size=" SANDBOX_TMP_SIZE);

@@ -13,9 +13,12 @@
 
 #include "auth/vault.h"
 #include "build/build.h"
+#include "build/preload.h"
 #include "git/source.h"
 #include "runtime/oci.h"
 #include "space/hardware.h"
+#include "space/hubcache.h"
+#include "space/storage.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -94,9 +97,17 @@ struct lc_space {
     bool sleeping;
     bool deleted;
     int gpu_ids[HARDWARE_MAX_GPUS];
-    int ngpus;          /* GPUs held by this space's instances */
-    bool gpu_waiting;   /* its hardware asks for GPUs that are taken */
-    build_job *gpu_job; /* the build waiting for them */
+    int ngpus;                /* GPUs held by this space's instances */
+    bool gpu_waiting;         /* its hardware asks for GPUs that are taken */
+    build_job *gpu_job;       /* the build waiting for them */
+    build_job *storage_job;   /* the build waiting for /data to be mounted */
+    bool storage_busy;        /* a storage_prepare or storage_remove runs for it */
+    uint64_t storage_checked; /* the quota storage_prepare last handled (0: none yet) */
+    bool storage_removed;     /* deleted: its /data is being removed */
+    bool storage_wipe;        /* its storage was deleted: /data starts empty again */
+    build_job *preload_job;   /* a build whose preload_from_hub is being fetched */
+    uint64_t preload_gen;     /* which request preload_job is */
+    bool preload_busy;        /* a preload runs on the thread pool */
     lc_waiter *waiters;
     uint64_t last_activity_ms;
     uint64_t crashes[CRASH_LIMIT];
@@ -118,16 +129,20 @@ typedef struct lc_state {
     bool shutting_down;
     void (*shutdown_done)(app *);
     int live_instances;
+    int storage_works;    /* storage and preload jobs in the thread pool */
+    char hub_cache[4096]; /* the shared model cache (absolute), "" when missing */
 } lc_state;
 
 static lc_state state;
 
 static void start_instance(lc_space *ls, build_job *job);
+static void preload_then_start(lc_space *ls, build_job *job);
 static void stop_instance(lc_instance *inst);
 static void schedule_build(lc_space *ls);
 static void stop_everything(lc_space *ls);
 static void release_gpus_if_idle(lc_space *ls);
 static void maybe_shutdown_done(app *a);
+static void forget_space(lc_space *ls);
 
 /* ---- stage ------------------------------------------------------------- */
 
@@ -145,12 +160,14 @@ static const char *compute_stage(lc_space *ls)
             return ls->static_ready ? "RUNNING_BUILDING" : "BUILDING";
         return ls->static_ready ? "RUNNING" : ls->failure ? ls->failure : "STOPPED";
     }
-    if (ls->build || ls->queued)
+    if (ls->build || ls->queued || ls->preload_job)
         return serving ? "RUNNING_BUILDING" : "BUILDING";
     if (ls->next && ls->next->state == INST_STARTING)
         return serving ? "RUNNING_APP_STARTING" : "APP_STARTING";
     if (ls->current && ls->current->state == INST_STARTING)
         return "APP_STARTING";
+    if (ls->storage_job)
+        return serving ? "RUNNING_APP_STARTING" : "APP_STARTING";
     if (serving)
         return "RUNNING";
     if (ls->failure)
@@ -385,7 +402,7 @@ static void on_build_done(build_job *job, const build_result *r, void *arg)
     } else if (ls->sp.paused) {
         build_free(job);
     } else {
-        start_instance(ls, job);
+        preload_then_start(ls, job);
     }
     update_stage(ls);
     pump_queue();
@@ -522,6 +539,11 @@ static void on_instance_exit(runtime_instance *rt, const runtime_exit *ex, void 
     }
     uv_close((uv_handle_t *)&inst->health_timer, on_health_timer_closed);
     release_gpus_if_idle(ls);
+    if (ls->storage_job && !ls->storage_busy && !ls->current && !ls->next) {
+        build_job *job = ls->storage_job; /* its /data may grow now */
+        ls->storage_job = NULL;
+        start_instance(ls, job);
+    }
     update_stage(ls);
 }
 
@@ -762,6 +784,12 @@ static void app_environment(lc_space *ls, const build_result *r, int port, buf *
     ADD("GRADIO_ANALYTICS_ENABLED=False");
     ADD("STREAMLIT_BROWSER_GATHER_USAGE_STATS=false");
     ADD("HF_HUB_DISABLE_TELEMETRY=1");
+    if (state.hub_cache[0]) {
+        /* the shared model cache; without a network the hub is never asked */
+        ADD("HF_HUB_CACHE=" RUNTIME_HUB_CACHE);
+        if (r->driver != RUNTIME_DRIVER_OCI || !a->config.space_network[0])
+            ADD("HF_HUB_OFFLINE=1");
+    }
 #undef ADD
     size_t builtin = count;
     env_collect c = {store_, offsets, &count, 256, false, masks, nmasks};
@@ -832,10 +860,248 @@ static void release_gpus_if_idle(lc_space *ls)
     retry_gpu_waiters();
 }
 
+/* ---- persistent storage ------------------------------------------------ */
+
+typedef struct storage_work {
+    uv_work_t req;
+    lc_space *ls;
+    uint64_t bytes;
+    bool remove; /* the space was deleted: its /data goes */
+    bool wipe;   /* its storage was deleted: /data is made again, empty */
+    int rc;
+    char err[512];
+} storage_work;
+
+/* The /data quota of ls: its tier, its hardware's, or the daemon's default. */
+static uint64_t space_storage_quota(lc_space *ls, char *tier, size_t size)
+{
+    const hardware_profile *hw = space_hardware(ls);
+    store_storage_get(ls->a->store, ls->sp.id, tier, size);
+    return storage_quota(tier, hw ? hw->storage_bytes : 0);
+}
+
+static void storage_work_run(uv_work_t *req)
+{
+    storage_work *w = req->data;
+    const char *data_dir = w->ls->a->config.data_dir;
+    if (w->remove || w->wipe)
+        w->rc = storage_remove(data_dir, w->ls->sp.id, w->err, sizeof w->err);
+    if (!w->remove && (!w->wipe || w->rc == 0))
+        w->rc = storage_prepare(data_dir, w->ls->sp.id, w->bytes, w->err, sizeof w->err);
+}
+
+static void storage_work_done(uv_work_t *req, int status)
+{
+    storage_work *w = req->data;
+    lc_space *ls = w->ls;
+    app *a = ls->a;
+    ls->storage_busy = false;
+    state.storage_works--;
+    if (w->remove) {
+        if (w->rc < 0)
+            log_warn("lifecycle", "%s: its /data was not removed: %s", ls->sp.full_id, w->err);
+        free(w);
+        forget_space(ls);
+        maybe_shutdown_done(a);
+        return;
+    }
+    build_job *job = ls->storage_job;
+    ls->storage_job = NULL;
+    ls->storage_checked = w->bytes;
+    if (w->wipe)
+        ls->storage_wipe = false;
+    if (status < 0 || w->rc < 0) {
+        set_failure(ls, "RUNTIME_ERROR", "its /data could not be prepared: %s",
+                    status < 0 ? uv_strerror(status) : w->err);
+        notify_waiters(ls, 503, ls->error);
+        build_free(job);
+        job = NULL;
+    } else if (w->rc > 0) {
+        log_warn("lifecycle", "%s: the /data quota is not applied: %s", ls->sp.full_id, w->err);
+    }
+    free(w);
+    if (job && (ls->deleted || ls->sp.paused || state.shutting_down))
+        build_free(job);
+    else if (job)
+        start_instance(ls, job);
+    update_stage(ls);
+    maybe_shutdown_done(a);
+}
+
+/* Queues storage work for ls on the thread pool; false when it cannot. */
+static bool storage_queue(lc_space *ls, uint64_t bytes, bool remove)
+{
+    bool wipe = !remove && ls->storage_wipe;
+    storage_work *w = calloc(1, sizeof *w);
+    if (!w)
+        return false;
+    w->req.data = w;
+    w->ls = ls;
+    w->bytes = bytes;
+    w->remove = remove;
+    w->wipe = wipe;
+    if (uv_queue_work(ls->a->loop, &w->req, storage_work_run, storage_work_done) < 0) {
+        free(w);
+        return false;
+    }
+    ls->storage_busy = true;
+    state.storage_works++;
+    return true;
+}
+
+/* True when /data of ls is ready for job; otherwise it is being prepared and
+ * job starts when it is (a new image, a mount after a daemon restart, a
+ * larger quota). */
+static bool storage_wait(lc_space *ls, build_job *job)
+{
+    char tier[32];
+    uint64_t bytes = space_storage_quota(ls, tier, sizeof tier);
+    /* checked: prepared already, or it could not be and the space runs without */
+    bool checked = bytes != 0 && ls->storage_checked == bytes;
+    if (!ls->storage_wipe && (checked || storage_ready(ls->a->config.data_dir, ls->sp.id, bytes)))
+        return true;
+    if (ls->storage_job && ls->storage_job != job)
+        build_free(ls->storage_job);
+    ls->storage_job = job;
+    bool grows = storage_grows(ls->a->config.data_dir, ls->sp.id, bytes);
+    if ((grows || ls->storage_wipe) && (ls->current || ls->next)) {
+        /* a file system grows (or goes) unmounted: the running app stops
+         * first, and on_instance_exit brings job back here */
+        log_info("lifecycle", "%s: /data %s: stopping the app first", ls->sp.full_id,
+                 grows ? "grows" : "is deleted");
+        if (ls->current)
+            stop_instance(ls->current);
+        if (ls->next)
+            stop_instance(ls->next);
+        return false;
+    }
+    if (!ls->storage_busy && !storage_queue(ls, bytes, false)) {
+        ls->storage_job = NULL;
+        build_free(job);
+        set_failure(ls, "RUNTIME_ERROR", "its /data could not be prepared: out of memory");
+    }
+    return false;
+}
+
+/* ---- preload_from_hub --------------------------------------------------- */
+
+typedef struct preload_work {
+    uv_work_t req;
+    lc_space *ls;
+    uint64_t gen;
+    config_list entries; /* a copy: the job may be freed while this runs */
+    char cache[4096];
+    char endpoint[1024];
+    int rc;
+    char report[4096];
+    char err[2048];
+} preload_work;
+
+static void preload_work_run(uv_work_t *req)
+{
+    preload_work *w = req->data;
+    w->rc = preload_run(w->cache, w->endpoint, &w->entries, w->report, sizeof w->report, w->err,
+                        sizeof w->err);
+}
+
+static void preload_work_free(preload_work *w)
+{
+    for (size_t i = 0; i < w->entries.n; i++)
+        free(w->entries.items[i]);
+    free(w->entries.items);
+    free(w);
+}
+
+static void preload_queue(lc_space *ls);
+
+static void preload_work_done(uv_work_t *req, int status)
+{
+    preload_work *w = req->data;
+    lc_space *ls = w->ls;
+    app *a = ls->a;
+    ls->preload_busy = false;
+    state.storage_works--;
+    build_job *job = ls->preload_job && ls->preload_gen == w->gen ? ls->preload_job : NULL;
+    if (ls->preload_job && !job) {
+        preload_queue(ls); /* a newer build asked meanwhile */
+    } else if (job) {
+        ls->preload_job = NULL;
+        logs_stream *log = ls->build_log_path[0] ? logs_open(ls->build_log_path, false) : NULL;
+        for (char *line = w->report, *nl; log && (nl = strchr(line, '\n')); line = nl + 1)
+            logs_append(log, line, (size_t)(nl - line));
+        if (status < 0 || w->rc < 0) {
+            set_failure(ls, "BUILD_ERROR", "%s", status < 0 ? uv_strerror(status) : w->err);
+            if (log)
+                logs_appendf(log, "Build failed: %s", ls->error);
+            notify_waiters(ls, 503, ls->error);
+            build_free(job);
+        } else {
+            start_instance(ls, job);
+        }
+        if (log)
+            logs_close(log);
+    }
+    preload_work_free(w);
+    update_stage(ls);
+    maybe_shutdown_done(a);
+}
+
+static void preload_queue(lc_space *ls)
+{
+    const config_list *list = &build_job_result(ls->preload_job)->cfg.preload_from_hub;
+    preload_work *w = calloc(1, sizeof *w);
+    if (w)
+        w->entries.items = calloc(list->n + 1, sizeof *w->entries.items);
+    for (size_t i = 0; w && w->entries.items && i < list->n; i++)
+        if ((w->entries.items[w->entries.n] = strdup(list->items[i])))
+            w->entries.n++;
+    if (!w || !w->entries.items || w->entries.n != list->n) {
+        if (w)
+            preload_work_free(w);
+        set_failure(ls, "BUILD_ERROR", "preload_from_hub: out of memory");
+        build_free(ls->preload_job);
+        ls->preload_job = NULL;
+        return;
+    }
+    w->req.data = w;
+    w->ls = ls;
+    w->gen = ls->preload_gen;
+    snprintf(w->cache, sizeof w->cache, "%s", state.hub_cache);
+    snprintf(w->endpoint, sizeof w->endpoint, "%s", ls->a->config.hub_endpoint);
+    if (!state.hub_cache[0] ||
+        uv_queue_work(ls->a->loop, &w->req, preload_work_run, preload_work_done) < 0) {
+        preload_work_free(w);
+        set_failure(ls, "BUILD_ERROR", "preload_from_hub: the model cache is not available");
+        build_free(ls->preload_job);
+        ls->preload_job = NULL;
+        return;
+    }
+    ls->preload_busy = true;
+    state.storage_works++;
+}
+
+/* A successful build's preload_from_hub entries are made present in the model
+ * cache (fetched when needed) before the app starts; a failure is the build's. */
+static void preload_then_start(lc_space *ls, build_job *job)
+{
+    if (build_job_result(job)->cfg.preload_from_hub.n == 0) {
+        start_instance(ls, job);
+        return;
+    }
+    if (ls->preload_job)
+        build_free(ls->preload_job);
+    ls->preload_job = job;
+    ls->preload_gen++;
+    if (!ls->preload_busy)
+        preload_queue(ls);
+}
+
 static void start_instance(lc_space *ls, build_job *job)
 {
     app *a = ls->a;
     const build_result *r = build_job_result(job);
+    if (!storage_wait(ls, job))
+        return;
     if (!claim_gpus(ls, job))
         return;
     lc_instance *inst = calloc(1, sizeof *inst);
@@ -856,7 +1122,7 @@ static void start_instance(lc_space *ls, build_job *job)
     state.live_instances++;
 
     char volume[4300];
-    snprintf(volume, sizeof volume, "%s/volumes/%lld", a->config.data_dir, (long long)ls->sp.id);
+    storage_path(a->config.data_dir, ls->sp.id, volume, sizeof volume);
     util_mkdir_p(volume, 0700);
     bool oci = r->driver == RUNTIME_DRIVER_OCI;
     uid_t uid = oci ? CONTAINER_UID : space_uid(ls);
@@ -893,6 +1159,7 @@ static void start_instance(lc_space *ls, build_job *job)
         .app_dir = r->app_dir,
         .image = oci ? r->image : NULL,
         .data_dir = volume,
+        .hub_cache = state.hub_cache[0] ? state.hub_cache : NULL,
         .ro_binds = oci ? NULL : ro,
         .devices = devices,
         .argv = argv[0] ? argv : NULL,
@@ -1083,9 +1350,14 @@ int lifecycle_on_commit(app *a, space *sp, const char *sha, const char *via)
 
 static void forget_space(lc_space *ls)
 {
-    /* a deleted space's images go too (its containers are gone by now) */
-    if (ls->deleted)
+    /* a deleted space's images and /data go too (its containers are gone by
+     * now); the space is forgotten once /data is gone */
+    if (ls->deleted && !ls->storage_removed) {
+        ls->storage_removed = true;
         oci_images_collect(ls->a->loop, ls->sp.id, 0);
+        if (storage_queue(ls, 0, true))
+            return;
+    }
     for (lc_space **p = &state.spaces; *p; p = &(*p)->next_space) {
         if (*p == ls) {
             *p = ls->next_space;
@@ -1103,7 +1375,8 @@ static void on_restart_timer_closed(uv_handle_t *h)
 /* A deleted space is freed once nothing refers to it any more. */
 static void reap_deleted(lc_space *ls)
 {
-    if (!ls->deleted || ls->current || ls->next || ls->build)
+    if (!ls->deleted || ls->current || ls->next || ls->build || ls->storage_busy ||
+        ls->preload_busy)
         return;
     if (ls->restart_timer_open) {
         ls->restart_timer_open = false;
@@ -1133,6 +1406,14 @@ static void stop_everything(lc_space *ls)
         build_free(ls->gpu_job);
         ls->gpu_job = NULL;
         ls->gpu_waiting = false;
+    }
+    if (ls->storage_job) {
+        build_free(ls->storage_job);
+        ls->storage_job = NULL;
+    }
+    if (ls->preload_job) { /* a running preload finishes and is ignored */
+        build_free(ls->preload_job);
+        ls->preload_job = NULL;
     }
     unqueue(ls);
     if (ls->build)
@@ -1192,6 +1473,32 @@ void lifecycle_on_hardware_change(app *a, const space *sp)
     schedule_build(ls);
 }
 
+void lifecycle_on_storage_change(app *a, const space *sp)
+{
+    lc_space *ls = get_space(a, sp);
+    if (!ls || !ls->sp.sha[0] || ls->sp.paused || (ls->sleeping && !ls->current))
+        return;
+    log_info("lifecycle", "%s: storage changed, restarting", ls->sp.full_id);
+    schedule_build(ls);
+}
+
+void lifecycle_storage_delete(app *a, const space *sp)
+{
+    lc_space *ls = get_space(a, sp);
+    if (!ls)
+        return;
+    ls->storage_wipe = true;
+    ls->storage_checked = 0;
+    log_info("lifecycle", "%s: its storage was deleted", ls->sp.full_id);
+    if (ls->current || ls->next) {
+        schedule_build(ls); /* the next start stops it, wipes /data and starts again */
+        return;
+    }
+    /* nothing runs: /data is wiped now (a start meanwhile waits for it) */
+    if (!ls->storage_busy && !storage_queue(ls, space_storage_quota(ls, (char[32]){0}, 32), false))
+        log_warn("lifecycle", "%s: its /data could not be wiped: out of memory", ls->sp.full_id);
+}
+
 void lifecycle_on_env_change(app *a, const space *sp)
 {
     lc_space *ls = get_space(a, sp);
@@ -1243,6 +1550,11 @@ json_t *lifecycle_runtime_json(app *a, const space *sp)
         json_object_set_new(rt, "errorMessage", json_string(ls->error));
     else if (ls && ls->failure)
         json_object_set_new(rt, "errorMessage", json_string(ls->error));
+    char tier[32] = "";
+    const hardware_profile *hw = hardware_find(sp->hardware);
+    store_storage_get(a->store, sp->id, tier, sizeof tier);
+    storage_runtime_json(a->config.data_dir, sp->id, tier,
+                         storage_quota(tier, hw ? hw->storage_bytes : 0), rt);
     source_runtime_json(a, sp, rt); /* a failing remote, when nothing else failed */
     return rt;
 }
@@ -1265,6 +1577,18 @@ int lifecycle_logs(app *a, const space *sp, bool build, const char **path, logs_
     *path = inst ? inst->log_path : ls->run_log_path[0] ? ls->run_log_path : NULL;
     *live = inst ? inst->run_log : NULL;
     return 0;
+}
+
+/* DATA/cache/hub, made world-readable (spaces run under their own uids and
+ * see it through a bind mount, whatever DATA's own mode). */
+static void hub_cache_init(app *a)
+{
+    char dir[4096];
+    hubcache_dir(a->config.data_dir, dir, sizeof dir);
+    if (util_mkdir_p(dir, 0755) < 0 || chmod(dir, 0755) < 0 || !realpath(dir, state.hub_cache)) {
+        log_warn("lifecycle", "no shared model cache: %s: %s", dir, strerror(errno));
+        state.hub_cache[0] = '\0';
+    }
 }
 
 static void init_space(const space *sp, void *arg)
@@ -1361,6 +1685,7 @@ int lifecycle_init(app *a)
      * spaces start again, so that no app runs twice or holds on to /data. */
     runtime_cleanup_stale(a->instance_tag);
     kill_stale_builds(a->instance_tag);
+    hub_cache_init(a);
     store_space_query q = {.viewer_admin = true, .limit = 1 << 30, .sort = "createdAt"};
     return store_space_list(a->store, &q, init_space, a) < 0 ? -1 : 0;
 }
@@ -1372,13 +1697,15 @@ static void maybe_shutdown_done(app *a)
         next = ls->next_space;
         reap_deleted(ls);
     }
-    if (!state.shutting_down || state.live_instances > 0 || state.building > 0)
+    if (!state.shutting_down || state.live_instances > 0 || state.building > 0 ||
+        state.storage_works > 0)
         return;
     void (*done)(app *) = state.shutdown_done;
     state.shutdown_done = NULL;
     if (!done)
         return;
     uv_close((uv_handle_t *)&state.sleep_timer, NULL);
+    storage_release_all(a->config.data_dir); /* mounted again when the spaces start */
     for (lc_space *ls = state.spaces; ls; ls = ls->next_space)
         if (ls->restart_timer_open) {
             ls->restart_timer_open = false;

@@ -41,6 +41,12 @@ void lifecycle_restart(app *a, const space *sp, bool factory);
 void lifecycle_pause(app *a, const space *sp);
 /* The hardware of sp changed: restart it with the new limits. */
 void lifecycle_on_hardware_change(app *a, const space *sp);
+/* The storage tier of sp changed: restart it; its /data grows first (the app
+ * stops for that: a file system grows unmounted). */
+void lifecycle_on_storage_change(app *a, const space *sp);
+/* The storage of sp was deleted (HF's DELETE .../storage): its /data is
+ * emptied, stopping and restarting it when it runs. */
+void lifecycle_storage_delete(app *a, const space *sp);
 
 /* Frees what lifecycle_init made, after lifecycle_shutdown completed. */
 void lifecycle_free(app *a);

@@ -99,6 +99,10 @@ static const char *const migrations[] = {
     "  token TEXT NOT NULL DEFAULT '',"
     "  secret TEXT NOT NULL DEFAULT '',"
     "  updated_ms INTEGER NOT NULL);",
+    /* 7: the persistent storage tier a space asked for (HF's small/medium/large) */
+    "CREATE TABLE space_storage ("
+    "  space_id INTEGER PRIMARY KEY REFERENCES spaces(id) ON DELETE CASCADE,"
+    "  tier TEXT NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -761,6 +765,34 @@ int store_space_set_hardware(store *st, int64_t id, const char *flavor)
     sqlite3_bind_text(stmt, 1, flavor, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 2, id);
     return step_change(st, stmt, "changing hardware");
+}
+
+int store_storage_get(store *st, int64_t space_id, char *tier, size_t size)
+{
+    tier[0] = '\0';
+    sqlite3_stmt *stmt = prepare(st, "SELECT tier FROM space_storage WHERE space_id=?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_int64(stmt, 1, space_id);
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        snprintf(tier, size, "%s", (const char *)sqlite3_column_text(stmt, 0));
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_ROW ? STORE_OK : rc == SQLITE_DONE ? STORE_NOTFOUND : STORE_ERROR;
+}
+
+int store_storage_set(store *st, int64_t space_id, const char *tier)
+{
+    sqlite3_stmt *stmt =
+        tier ? prepare(st, "INSERT OR REPLACE INTO space_storage(space_id, tier) VALUES (?, ?)")
+             : prepare(st, "DELETE FROM space_storage WHERE space_id=?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_int64(stmt, 1, space_id);
+    if (tier)
+        sqlite3_bind_text(stmt, 2, tier, -1, SQLITE_STATIC);
+    int rc = step_change(st, stmt, "changing the storage tier");
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
 int store_env_copy_variables(store *st, int64_t from_id, int64_t to_id)

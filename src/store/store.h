@@ -98,6 +98,11 @@ int store_env_set(store *st, bool secret, int64_t space_id, const char *key, con
                   const char *description);
 int store_env_delete(store *st, bool secret, int64_t space_id, const char *key);
 int store_env_copy_variables(store *st, int64_t from_id, int64_t to_id);
+
+/* The storage tier of a space ("" and STORE_NOTFOUND when none was asked for);
+ * set NULL removes it. */
+int store_storage_get(store *st, int64_t space_id, char *tier, size_t size);
+int store_storage_set(store *st, int64_t space_id, const char *tier);
 /* Calls fn for each entry in key order; returns the count or STORE_ERROR. */
 int store_env_list(store *st, bool secret, int64_t space_id,
                    void (*fn)(const char *key, const char *value, const char *description,

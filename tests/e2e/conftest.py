@@ -111,6 +111,14 @@ class Hangar:
                                       "runtime error:") if marker in text]
 
 
+def mounts_under(path):
+    """Mount points below path (a space's /data is a loop-mounted image)."""
+    prefix = str(Path(path).resolve()) + "/"
+    with open("/proc/mounts") as f:
+        points = [line.split()[1].replace("\\040", " ") for line in f]
+    return [p for p in points if p.startswith(prefix)]
+
+
 @pytest.fixture
 def hangar_factory(tmp_path):
     started = []
@@ -124,6 +132,12 @@ def hangar_factory(tmp_path):
     yield make
     for h in started:
         rc = h.stop()
+        # A daemon that stopped cleanly unmounted every /data image; one that
+        # was killed leaves them for the next start: release them here.
+        left = mounts_under(h.data_dir)
+        for point in reversed(left):
+            subprocess.run(["umount", "-l", point], capture_output=True)
+        assert rc != 0 or not left, f"mounted after a clean stop: {left}"
         reports = h.sanitizer_reports()
         assert not reports, f"sanitizer reported {reports}:\n{h.log()[-4000:]}"
         assert rc in (0, None, -9), f"hangar exited {rc}:\n{h.log()[-4000:]}"
