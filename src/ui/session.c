@@ -88,6 +88,18 @@ void session_random_id(char out[SESSION_ID_LEN + 1])
     sodium_memzero(raw, sizeof raw);
 }
 
+/* The live session with this digest (of its id, or as a pass names it). */
+static auth_result session_by_digest(store *st, const char *digest, auth_identity *out)
+{
+    int rc = store_session_by_hash(st, digest, &out->token, &out->user);
+    if (rc == STORE_NOTFOUND)
+        return AUTH_INVALID;
+    if (rc != STORE_OK)
+        return AUTH_FAILED;
+    out->authenticated = true;
+    return AUTH_OK;
+}
+
 auth_result session_identify(store *st, const http_request *req, auth_identity *out)
 {
     char cookie[SESSION_ID_LEN + 1], hash[AUTH_HASH_LEN + 1];
@@ -96,13 +108,7 @@ auth_result session_identify(store *st, const http_request *req, auth_identity *
         return AUTH_ANONYMOUS;
     id_hash(cookie, hash);
     sodium_memzero(cookie, sizeof cookie);
-    int rc = store_session_by_hash(st, hash, &out->token, &out->user);
-    if (rc == STORE_NOTFOUND)
-        return AUTH_INVALID;
-    if (rc != STORE_OK)
-        return AUTH_FAILED;
-    out->authenticated = true;
-    return AUTH_OK;
+    return session_by_digest(st, hash, out);
 }
 
 static bool ours(const char *p, size_t len)
@@ -214,18 +220,6 @@ static bool pass_check(const char *pass, char kind, int64_t space_id,
     return k == kind && sid == space_id && expires >= (long long)time(NULL);
 }
 
-/* The live session whose digest a pass names. */
-static auth_result pass_session(store *st, const char *digest, auth_identity *out)
-{
-    int rc = store_session_by_hash(st, digest, &out->token, &out->user);
-    if (rc == STORE_NOTFOUND)
-        return AUTH_INVALID;
-    if (rc != STORE_OK)
-        return AUTH_FAILED;
-    out->authenticated = true;
-    return AUTH_OK;
-}
-
 auth_result session_pass_exchange(store *st, const char *pass, int64_t space_id,
                                   char out[SESSION_PASS_MAX], auth_identity *id)
 {
@@ -233,7 +227,7 @@ auth_result session_pass_exchange(store *st, const char *pass, int64_t space_id,
     memset(id, 0, sizeof *id);
     if (!pass_check(pass, SESSION_PASS_URL, space_id, digest))
         return AUTH_INVALID;
-    auth_result rc = pass_session(st, digest, id);
+    auth_result rc = session_by_digest(st, digest, id);
     if (rc == AUTH_OK)
         pass_sign(SESSION_PASS_COOKIE, space_id, (long long)time(NULL) + SESSION_PASS_COOKIE_TTL_S,
                   digest, out);
@@ -269,7 +263,7 @@ auth_result session_pass_identify(store *st, const http_request *req, int64_t sp
         return AUTH_ANONYMOUS;
     if (!pass_check(pass, SESSION_PASS_COOKIE, space_id, digest))
         return AUTH_INVALID;
-    return pass_session(st, digest, out);
+    return session_by_digest(st, digest, out);
 }
 
 void session_pass_cookie_header(char *out, size_t size, const char *pass, bool secure_context)
