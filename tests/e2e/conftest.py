@@ -137,7 +137,11 @@ def hangar_factory(tmp_path):
         left = mounts_under(h.data_dir)
         for point in reversed(left):
             subprocess.run(["umount", "-l", point], capture_output=True)
-        assert rc != 0 or not left, f"mounted after a clean stop: {left}"
+        # podman's own storage (DATA/oci: its graph root, and a removed
+        # container's layer while conmon cleans up) is the engine's to manage.
+        oci = str((h.data_dir / "oci").resolve()) + "/"
+        ours = [p for p in left if not p.startswith(oci)]
+        assert rc != 0 or not ours, f"mounted after a clean stop: {ours}"
         reports = h.sanitizer_reports()
         assert not reports, f"sanitizer reported {reports}:\n{h.log()[-4000:]}"
         assert rc in (0, None, -9), f"hangar exited {rc}:\n{h.log()[-4000:]}"
