@@ -87,9 +87,9 @@ san: $(BUILD)/san/hangar
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-# Test files run side by side (pytest-xdist, one file per worker at a time:
+# Test files run three at a time (pytest-xdist, one file per worker at a time:
 # module fixtures stay whole); E2E_JOBS=1 runs them one after the other.
-E2E_JOBS ?= 2
+E2E_JOBS ?= 3
 e2e: $(BUILD)/san/hangar $(BUILD)/hangar
 	HANGAR_BIN=$(abspath $(BUILD))/san/hangar $(PYTEST) -q $(if $(filter-out 1,$(E2E_JOBS)),-n $(E2E_JOBS) --dist loadfile) tests/e2e $(PYTEST_ARGS)
 
