@@ -559,6 +559,9 @@ int serve_main(int argc, char **argv)
         store_close(a->store);
         return 1;
     }
+    char repos[4200];
+    snprintf(repos, sizeof repos, "%s/repos", a->config.data_dir);
+    repo_recover(repos); /* a killed daemon's locks would refuse every commit */
     if (lifecycle_init(a) < 0) {
         log_error("serve", "cannot load the spaces");
         store_close(a->store);

@@ -1,12 +1,15 @@
 #include "git/repo.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <ftw.h>
 #include <git2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "git/lfs.h"
 #include "lib/log.h"
@@ -496,4 +499,91 @@ int repo_clone_bare(const char *from, const char *to)
     }
     git_repository_free(repo);
     return rc;
+}
+
+/* ---- recovery at start-up ----------------------------------------------------- */
+
+/* True when /proc/<pid>/cmdline is git's upload-pack or receive-pack on a
+ * repository under prefix. */
+static bool stale_git(const char *pid, const char *prefix)
+{
+    char path[64], cmd[8192];
+    snprintf(path, sizeof path, "/proc/%s/cmdline", pid);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    size_t n = fread(cmd, 1, sizeof cmd - 1, f);
+    fclose(f);
+    cmd[n] = '\0';
+    bool pack = false, ours = false;
+    for (size_t i = 0; i < n; i += strlen(cmd + i) + 1) {
+        const char *arg = cmd + i;
+        pack |= strstr(arg, "upload-pack") != NULL || strstr(arg, "receive-pack") != NULL;
+        ours |= util_has_prefix(arg, prefix);
+    }
+    return pack && ours;
+}
+
+static int kill_stale_git(const char *repos_dir)
+{
+    char prefix[4200];
+    snprintf(prefix, sizeof prefix, "%s/", repos_dir);
+    DIR *d = opendir("/proc");
+    pid_t pids[256];
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < 256)
+        if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && stale_git(e->d_name, prefix))
+            pids[n++] = (pid_t)atoi(e->d_name);
+    if (d)
+        closedir(d);
+    for (int i = 0; i < n; i++) {
+        log_warn("git", "ending git process %d left by an earlier daemon", (int)pids[i]);
+        kill(pids[i], SIGKILL);
+    }
+    /* they are not ours to reap: wait (briefly) until they are gone */
+    for (int tries = 0; tries < 100; tries++) {
+        bool alive = false;
+        for (int i = 0; i < n; i++)
+            alive |= kill(pids[i], 0) == 0;
+        if (!alive)
+            break;
+        usleep(10000);
+    }
+    return n;
+}
+
+static int removed_locks;
+
+static int lock_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    size_t len = strlen(path);
+    if (flag != FTW_F || len < 5 || strcmp(path + len - 5, ".lock") != 0)
+        return 0;
+    const char *base = path + ftw->base;
+    bool ref = strstr(path, ".git/refs/") != NULL;
+    if (ref || strcmp(base, "packed-refs.lock") == 0 || strcmp(base, "HEAD.lock") == 0 ||
+        strcmp(base, "config.lock") == 0) {
+        if (unlink(path) == 0) {
+            log_warn("git", "removed %s, left by an interrupted write", path);
+            removed_locks++;
+        } else {
+            log_error("git", "cannot remove the stale lock %s: %s", path, strerror(errno));
+        }
+    }
+    return 0;
+}
+
+int repo_recover(const char *repos_dir)
+{
+    struct stat st;
+    if (stat(repos_dir, &st) < 0)
+        return 0; /* no repository yet */
+    kill_stale_git(repos_dir);
+    removed_locks = 0;
+    if (nftw(repos_dir, lock_cb, 32, FTW_PHYS) < 0)
+        log_error("git", "cannot look for stale locks in %s: %s", repos_dir, strerror(errno));
+    return removed_locks;
 }

@@ -27,6 +27,12 @@ int repo_init_bare(const char *path);
 int repo_clone_bare(const char *from, const char *to);
 /* Removes a repository directory tree. */
 int repo_remove(const char *path);
+/* At start-up, before anything writes a repository: ends the git processes
+ * (upload-pack, receive-pack) a killed daemon left working on repos_dir's
+ * repositories, then removes the lock files they or an interrupted commit
+ * left (refs, packed-refs, HEAD, config): a stale refs/heads/main.lock would
+ * refuse every later commit and push. Returns how many locks went. */
+int repo_recover(const char *repos_dir);
 /* Moves a repository (rename), creating the parent of to. */
 int repo_move(const char *from, const char *to);
 

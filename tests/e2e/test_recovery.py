@@ -262,6 +262,25 @@ def build_processes(h):
     return found
 
 
+def test_stale_ref_locks_of_a_killed_daemon_are_cleared(h):
+    """A kill -9 between taking main's lock and moving it (a commit or a
+    push in flight) leaves refs/heads/main.lock behind; the next start must
+    clear it, or every later commit is a 409 and every push fails."""
+    repo = "admin/locked"
+    client(h).create_repo(repo, repo_type="space", space_sdk="static")
+    commit_raw(h, repo, {"index.html": "<p>one</p>"})
+    assert h.stop(sig=signal.SIGKILL) == -signal.SIGKILL
+    heads = repo_dir(h, repo) / "refs" / "heads"
+    (heads / "main.lock").write_text("0" * 40 + "\n")
+    (repo_dir(h, repo) / "packed-refs.lock").write_text("")
+    h.start()
+    assert not (heads / "main.lock").exists()
+    assert not (repo_dir(h, repo) / "packed-refs.lock").exists()
+    sha = commit_raw(h, repo, {"index.html": "<p>two</p>"})
+    assert main_sha(h, repo) == sha
+    check_storage(h)
+
+
 def test_kill_during_build(h):
     repo = deploy(h, "built", "envapp")
     deadline = time.time() + 60
