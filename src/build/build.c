@@ -435,21 +435,7 @@ static void pass_network_env(char **env, size_t max)
         "UV_INDEX_URL",     "UV_EXTRA_INDEX_URL",  "UV_DEFAULT_INDEX",
         "UV_INDEX",         "UV_NATIVE_TLS",       "UV_HTTP_TIMEOUT",
     };
-    extern char **environ;
-    size_t n = 0;
-    while (env[n])
-        n++;
-    /* environ's "NAME=value" strings live as long as the process: no copy. */
-    for (char **e = environ; *e && n + 1 < max; e++) {
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-            size_t len = strlen(names[i]);
-            if (strncmp(*e, names[i], len) == 0 && (*e)[len] == '=') {
-                env[n++] = *e;
-                break;
-            }
-        }
-    }
-    env[n] = NULL;
+    util_env_pass((const char **)env, max, names, sizeof names / sizeof names[0]);
 }
 
 /* Moves a fresh environment into the cached one's place. */

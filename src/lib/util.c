@@ -165,3 +165,21 @@ int util_parse_int(const char *s, long long min, long long max, long long *out)
     *out = v;
     return 0;
 }
+
+void util_env_pass(const char **env, size_t max, const char *const *names, size_t count)
+{
+    extern char **environ;
+    size_t n = 0;
+    while (env[n])
+        n++;
+    for (char **e = environ; *e && n + 1 < max; e++) {
+        for (size_t i = 0; i < count; i++) {
+            size_t len = strlen(names[i]);
+            if (strncmp(*e, names[i], len) == 0 && (*e)[len] == '=') {
+                env[n++] = *e;
+                break;
+            }
+        }
+    }
+    env[n] = NULL;
+}

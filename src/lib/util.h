@@ -29,6 +29,11 @@ int util_percent_decode(char *s);
 
 /* Makes a directory and its parents (like mkdir -p); 0 or -1 with errno. */
 int util_mkdir_p(const char *path, unsigned mode);
+/* Appends to env (NULL-terminated, room for max entries with the NULL) the
+ * "NAME=value" strings of this process's environment whose NAME is one of
+ * names[0..count): what a child may inherit, nothing else. The strings are
+ * environ's own (they live as long as the process). */
+void util_env_pass(const char **env, size_t max, const char *const *names, size_t count);
 
 /* Parses a decimal integer in [min,max]; 0 on success, -1 otherwise. */
 int util_parse_int(const char *s, long long min, long long max, long long *out);

@@ -93,17 +93,8 @@ void oci_child_env(const char **env, size_t max)
     } else if (oci.engine == OCI_ENGINE_DOCKER && n + 1 < max) {
         env[n++] = "DOCKER_BUILDKIT=1"; /* build secrets need BuildKit */
     }
-    extern char **environ;
-    for (char **e = environ; *e && n + 1 < max; e++) {
-        for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++) {
-            size_t len = strlen(pass[i]);
-            if (strncmp(*e, pass[i], len) == 0 && (*e)[len] == '=') {
-                env[n++] = *e;
-                break;
-            }
-        }
-    }
     env[n] = NULL;
+    util_env_pass(env, max, pass, sizeof pass / sizeof pass[0]);
 }
 
 /* The environment of the engine's children: a fixed PATH, our HOME (so no
@@ -117,19 +108,7 @@ static void engine_env(const char **env, size_t max)
     env[n++] = oci.env_home;
     env[n] = NULL;
     oci_child_env(env, max);
-    while (env[n])
-        n++;
-    extern char **environ;
-    for (char **e = environ; *e && n + 1 < max; e++) {
-        for (size_t i = 0; i < sizeof proxies / sizeof proxies[0]; i++) {
-            size_t len = strlen(proxies[i]);
-            if (strncmp(*e, proxies[i], len) == 0 && (*e)[len] == '=') {
-                env[n++] = *e;
-                break;
-            }
-        }
-    }
-    env[n] = NULL;
+    util_env_pass(env, max, proxies, sizeof proxies / sizeof proxies[0]);
 }
 
 /* ---- helper commands: one child, its output collected ------------------- */

@@ -98,13 +98,32 @@ static void test_utf8_valid(void **state)
     assert_false(util_utf8_valid("a\x80", 2));            /* a lone continuation */
 }
 
+static void test_env_pass(void **state)
+{
+    (void)state;
+    setenv("HANGAR_TEST_PASS", "yes", 1);
+    setenv("HANGAR_TEST_PASS_NOT", "no", 1);
+    setenv("HANGAR_TEST_KEEP", "secret", 1);
+    static const char *const names[] = {"HANGAR_TEST_PASS", "HANGAR_TEST_ABSENT"};
+    const char *env[4] = {"PATH=/bin", NULL};
+    util_env_pass(env, 4, names, 2);
+    /* the named one only: not a longer name sharing its prefix, not others */
+    assert_string_equal(env[0], "PATH=/bin");
+    assert_string_equal(env[1], "HANGAR_TEST_PASS=yes");
+    assert_null(env[2]);
+    /* never past max, always NULL-terminated */
+    const char *full[2] = {"PATH=/bin", NULL};
+    util_env_pass(full, 2, names, 2);
+    assert_null(full[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_iso8601),    cmocka_unit_test(test_percent_decode),
         cmocka_unit_test(test_nocase),     cmocka_unit_test(test_hex),
         cmocka_unit_test(test_parse_int),  cmocka_unit_test(test_mkdir_p),
-        cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_utf8_valid), cmocka_unit_test(test_env_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
