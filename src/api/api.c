@@ -24,12 +24,9 @@ static const struct {
     const route *routes;
     const size_t *count;
 } api_tables[] = {
-    {api_account_routes, &api_account_routes_count},
-    {api_space_routes, &api_space_routes_count},
-    {api_runtime_routes, &api_runtime_routes_count},
-    {api_env_routes, &api_env_routes_count},
-    {api_operate_routes, &api_operate_routes_count},
-    {api_upload_routes, &api_upload_routes_count},
+    {api_account_routes, &api_account_routes_count}, {api_space_routes, &api_space_routes_count},
+    {api_runtime_routes, &api_runtime_routes_count}, {api_env_routes, &api_env_routes_count},
+    {api_operate_routes, &api_operate_routes_count}, {api_upload_routes, &api_upload_routes_count},
     {api_source_routes, &api_source_routes_count},
 };
 
