@@ -18,6 +18,7 @@ typedef struct app_config {
     double space_cpus;         /* CPU limit of a space */
     int64_t sleep_seconds;     /* default idle time before a space sleeps; -1 never */
     int build_concurrency;     /* builds at once */
+    int proxy_loops;           /* worker loops on the public address; 0: the main loop */
     bool lfs_binary;           /* preupload sends small binary files to LFS too (as HF) */
     char hardware_file[4096];  /* hardware profiles (JSON), "" for the defaults */
     runtime_mode runtime;      /* which driver runs which spaces (--runtime) */

@@ -20,6 +20,7 @@
 #include "git/transport.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "proxy/workers.h"
 #include "router/router.h"
 #include "runtime/firewall.h"
 #include "runtime/oci.h"
@@ -90,6 +91,9 @@ void serve_usage(void)
           "                          small=20480,medium=153600,large=1048576)\n"
           "  --hub-endpoint URL      hub that preload_from_hub fetches from (default: none,\n"
           "                          only what `hangar cache add` put in the cache is found)\n"
+          "  --proxy-loops N         event loops (threads) serving the public address, where\n"
+          "                          requests to running spaces are proxied (default: one per\n"
+          "                          core); 0: the main loop serves it alone\n"
           "  --debug                 verbose logging\n"
           "environment:\n"
           "  HANGAR_ADMIN_TOKEN      makes sure user admin exists holding this write token\n",
@@ -118,7 +122,8 @@ enum {
     O_BUILD_MEMORY,
     O_STORAGE_SIZE = 1100,
     O_STORAGE_TIERS,
-    O_HUB_ENDPOINT
+    O_HUB_ENDPOINT,
+    O_PROXY_LOOPS
 };
 
 /* Names and paths the engine reads (it gets them in configuration files and
@@ -216,6 +221,7 @@ static int parse_args(app_config *cfg, int argc, char **argv)
         {"storage-size", required_argument, NULL, O_STORAGE_SIZE},
         {"storage-tiers", required_argument, NULL, O_STORAGE_TIERS},
         {"hub-endpoint", required_argument, NULL, O_HUB_ENDPOINT},
+        {"proxy-loops", required_argument, NULL, O_PROXY_LOOPS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -228,6 +234,8 @@ static int parse_args(app_config *cfg, int argc, char **argv)
     cfg->space_cpus = 0;
     cfg->sleep_seconds = 48 * 3600;
     cfg->build_concurrency = 1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->proxy_loops = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
     cfg->storage_size = 20480ULL << 20;
     int c;
     long long n;
@@ -341,6 +349,13 @@ static int parse_args(app_config *cfg, int argc, char **argv)
                 return -1;
             }
             snprintf(cfg->hub_endpoint, sizeof cfg->hub_endpoint, "%s", optarg);
+            break;
+        case O_PROXY_LOOPS:
+            if (util_parse_int(optarg, 0, 64, &n) < 0) {
+                fprintf(stderr, "hangar serve: --proxy-loops must be 0..64\n");
+                return -1;
+            }
+            cfg->proxy_loops = (int)n;
             break;
         case 'h':
             serve_usage();
@@ -458,6 +473,11 @@ static void on_http_drained(http_server *server)
     shutdown_step_done();
 }
 
+static void on_workers_stopped(void)
+{
+    http_server_shutdown(the_app.http, on_http_drained);
+}
+
 static void on_spaces_stopped(app *a)
 {
     (void)a;
@@ -473,7 +493,10 @@ static void on_signal(uv_signal_t *sig, int signum)
     }
     log_info("serve", "received %s, shutting down gracefully", strsignal(signum));
     shutdown_pending = 2;
-    http_server_shutdown(the_app.http, on_http_drained);
+    if (workers_enabled())
+        workers_stop(on_workers_stopped); /* then the main loop's own server */
+    else
+        http_server_shutdown(the_app.http, on_http_drained);
     lifecycle_shutdown(&the_app, on_spaces_stopped);
 }
 
@@ -494,6 +517,27 @@ static void raise_nofile_limit(void)
     }
     log_info("serve", "open files limit raised from %llu to %llu", (unsigned long long)was,
              (unsigned long long)rl.rlim_cur);
+}
+
+/* The public address: worker loops (workers.h), or the main loop alone. */
+static int listen_public(app *a)
+{
+    if (a->config.proxy_loops > 0) {
+        char err[512];
+        if (workers_start(a, a->config.proxy_loops, router_on_head, err, sizeof err) < 0) {
+            log_error("serve", "%s", err);
+            return -1;
+        }
+        return 0;
+    }
+    a->http = http_server_new(a->loop, &a->config.limits, router_on_head, a);
+    int rc = a->http ? http_server_listen(a->http, a->config.listen) : UV_ENOMEM;
+    if (rc < 0) {
+        log_error("serve", "cannot listen on %s: %s", a->config.listen, uv_strerror(rc));
+        return -1;
+    }
+    a->port = http_server_port(a->http);
+    return 0;
 }
 
 int serve_main(int argc, char **argv)
@@ -532,14 +576,10 @@ int serve_main(int argc, char **argv)
         return 1;
     }
     a->loop = uv_default_loop();
-    a->http = http_server_new(a->loop, &a->config.limits, router_on_head, a);
-    int rc = a->http ? http_server_listen(a->http, a->config.listen) : UV_ENOMEM;
-    if (rc < 0) {
-        log_error("serve", "cannot listen on %s: %s", a->config.listen, uv_strerror(rc));
+    if (listen_public(a) < 0) {
         store_close(a->store);
         return 1;
     }
-    a->port = http_server_port(a->http);
     snprintf(a->base_url, sizeof a->base_url, "http://%s", a->config.listen);
     uv_signal_init(a->loop, &sig_term);
     uv_signal_init(a->loop, &sig_int);

@@ -76,6 +76,7 @@ struct http_server {
     void (*shutdown_done)(http_server *);
     uint64_t request_counter;
     int port;
+    char hop_secret[HTTP_HOP_SECRET_LEN + 1]; /* "": requests come from clients */
 };
 
 typedef struct write_req {
@@ -256,35 +257,43 @@ static void access_time(char out[32])
     snprintf(out, 32, "%s.%03dZ", prefix, (int)(ms % 1000));
 }
 
+static void on_flush_check(uv_check_t *h);
+
 /* One JSON object per request, written by hand: this runs for every request. */
+static _Thread_local buf log_line; /* request_log's, kept between requests */
+
 static void request_log(http_request *req)
 {
-    static _Thread_local buf line;
+    if (req->quiet)
+        return;
+    buf *line = &log_line;
     char num[96], ts[32];
-    buf_reset(&line);
-    buf_puts(&line, "{\"type\":\"access\",\"remote\":");
-    json_put_string(&line, req->remote);
-    buf_puts(&line, ",\"method\":");
-    json_put_string(&line, http_method_name(req));
-    buf_puts(&line, ",\"url\":");
+    buf_reset(line);
+    buf_puts(line, "{\"type\":\"access\",\"remote\":");
+    json_put_string(line, req->remote);
+    buf_puts(line, ",\"method\":");
+    json_put_string(line, http_method_name(req));
+    buf_puts(line, ",\"url\":");
     if (req->url)
-        json_put_string(&line, req->url);
+        json_put_string(line, req->url);
     else
-        buf_puts(&line, "null");
+        buf_puts(line, "null");
     int n = snprintf(
         num, sizeof num, ",\"status\":%d,\"bytes\":%llu,\"ms\":%llu,\"request_id\":", req->status,
         (unsigned long long)req->resp_bytes, (unsigned long long)(util_mono_ms() - req->start_ms));
-    buf_append(&line, num, (size_t)n);
-    json_put_string(&line, req->request_id);
-    buf_puts(&line, ",\"user\":");
+    buf_append(line, num, (size_t)n);
+    json_put_string(line, req->request_id);
+    buf_puts(line, ",\"user\":");
     if (req->user)
-        json_put_string(&line, req->user);
+        json_put_string(line, req->user);
     else
-        buf_puts(&line, "null");
+        buf_puts(line, "null");
     access_time(ts);
-    buf_printf(&line, ",\"time\":\"%s\"}", ts);
-    if (line.data)
-        log_access_line(line.data);
+    buf_printf(line, ",\"time\":\"%s\"}", ts);
+    if (line->data) {
+        log_access_line(line->data);
+        uv_check_start(&req->server->flusher, on_flush_check); /* no-op when started */
+    }
 }
 
 const char *http_header_get(const http_request *req, const char *name)
@@ -455,6 +464,7 @@ static void on_flush_check(uv_check_t *h)
     http_server *s = h->data;
     while (s->held)
         conn_flush(s->held); /* unlists it */
+    log_flush();             /* the turn's access lines, in one write */
     uv_check_stop(h);
 }
 
@@ -1041,6 +1051,48 @@ static const char *framing_error(const http_request *req)
     return NULL;
 }
 
+static void header_remove(http_request *req, size_t i)
+{
+    free(req->headers[i].name);
+    free(req->headers[i].value);
+    memmove(&req->headers[i], &req->headers[i + 1], (req->nheaders - i - 1) * sizeof *req->headers);
+    req->nheaders--;
+}
+
+/* Compares in a time that does not depend on where they differ. */
+static bool same_secret(const char *a, const char *b)
+{
+    unsigned char diff = 0;
+    for (size_t i = 0; i < HTTP_HOP_SECRET_LEN; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+/* Takes the client's address and the request id from HTTP_HOP_HEADER (a
+ * worker loop handed the request on) and removes it. -1 when it is missing,
+ * repeated, malformed, or has another secret. */
+static int hop_accept(const http_server *s, http_request *req)
+{
+    size_t at = req->nheaders;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (!util_streq_nocase(req->headers[i].name, HTTP_HOP_HEADER))
+            continue;
+        if (at < req->nheaders)
+            return -1;
+        at = i;
+    }
+    if (at == req->nheaders)
+        return -1;
+    char secret[HTTP_HOP_SECRET_LEN + 1], remote[sizeof req->remote], id[sizeof req->request_id];
+    if (sscanf(req->headers[at].value, "%32s %63s %19s", secret, remote, id) != 3 ||
+        strlen(secret) != HTTP_HOP_SECRET_LEN || !same_secret(secret, s->hop_secret))
+        return -1;
+    memcpy(req->remote, remote, sizeof remote);
+    memcpy(req->request_id, id, sizeof id);
+    header_remove(req, at);
+    return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     http_conn *c = p->data;
@@ -1068,6 +1120,10 @@ static int on_headers_complete(http_parser *p)
     if (p->upgrade && p->method != HTTP_CONNECT) {
         /* Upgrades (WebSocket) belong to the proxy; until a route takes them, refuse. */
         req->keep_alive = false;
+    }
+    if (c->server->hop_secret[0] && hop_accept(c->server, req) < 0) {
+        conn_error_response(c, 403, "Requests here come from Hangar's own loops");
+        return 0;
     }
     c->server->on_head(req);
     if (c->closing || req->resp_started)
@@ -1462,6 +1518,16 @@ static int bind_shared(const struct sockaddr_storage *addr, uv_os_sock_t *out)
     return 0;
 }
 
+static void server_listening(http_server *s)
+{
+    s->listening = true;
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
+    s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
+}
+
 static int server_listen(http_server *s, const char *listen_addr, bool shared)
 {
     struct sockaddr_storage addr;
@@ -1481,12 +1547,7 @@ static int server_listen(http_server *s, const char *listen_addr, bool shared)
     }
     if ((rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection)) < 0)
         return rc;
-    s->listening = true;
-    struct sockaddr_storage bound;
-    int len = sizeof bound;
-    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
-    s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                : ((struct sockaddr_in *)&bound)->sin_port);
+    server_listening(s);
     return 0;
 }
 
@@ -1498,6 +1559,30 @@ int http_server_listen(http_server *s, const char *listen_addr)
 int http_server_listen_shared(http_server *s, const char *listen_addr)
 {
     return server_listen(s, listen_addr, true);
+}
+
+int http_server_listen_fd(http_server *s, uv_os_sock_t fd)
+{
+    int rc = uv_tcp_open(&s->listener, fd);
+    if (rc < 0)
+        return rc;
+    if ((rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection)) < 0)
+        return rc;
+    server_listening(s);
+    return 0;
+}
+
+uv_os_sock_t http_server_fd(http_server *s)
+{
+    uv_os_fd_t fd = -1;
+    if (!s->listening || uv_fileno((const uv_handle_t *)&s->listener, &fd) != 0)
+        return -1;
+    return fd;
+}
+
+void http_server_trust_hop(http_server *s, const char *secret)
+{
+    snprintf(s->hop_secret, sizeof s->hop_secret, "%s", secret);
 }
 
 int http_server_port(http_server *s)
@@ -1569,6 +1654,7 @@ void http_server_free(http_server *s)
 {
     if (!s)
         return;
+    buf_free(&log_line); /* a worker's thread ends after this */
     if (s->listening)
         uv_close((uv_handle_t *)&s->listener, on_listener_closed);
     s->listening = false;

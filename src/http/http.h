@@ -73,6 +73,7 @@ struct http_request {
     int nparams;
 
     /* For the access log. */
+    bool quiet; /* another loop logs it (a worker's request handed to the main loop) */
     char *user; /* authenticated user name, if any (owned) */
     char remote[64];
     char request_id[20];
@@ -98,8 +99,22 @@ int http_server_listen(http_server *server, const char *listen_addr);
 /* The same with SO_REUSEPORT: one server per loop (thread) listens on one
  * address and the kernel spreads new connections over them. */
 int http_server_listen_shared(http_server *server, const char *listen_addr);
+/* Serves a socket another server listens on (a dup of it): the loops of
+ * several threads accept from one socket. 0 or a negative libuv error. */
+int http_server_listen_fd(http_server *server, uv_os_sock_t fd);
+/* The listening socket (not a copy), or -1. */
+uv_os_sock_t http_server_fd(http_server *server);
 /* The port actually bound (useful with port 0). */
 int http_server_port(http_server *server);
+
+/* Requests handed on by a worker loop carry HTTP_HOP_HEADER:
+ * "<secret> <client address> <request id>". A server told the secret takes
+ * the client's address and request id from it and removes it; a request
+ * without it, or with another secret, is refused (403). Other servers leave
+ * it alone, and the proxy never forwards it to an app. */
+#define HTTP_HOP_HEADER "X-Hangar-Hop"
+#define HTTP_HOP_SECRET_LEN 32
+void http_server_trust_hop(http_server *server, const char *secret);
 /* Stops accepting, lets in-flight requests finish (up to shutdown_grace_ms),
  * closes idle connections, then calls done. */
 void http_server_shutdown(http_server *server, void (*done)(http_server *));

@@ -130,9 +130,9 @@ static bool skip_request_header(const char *name, const char *connection)
 {
     /* Replaced by ours; X-HF-Authorization is stripped as HF's proxy does
      * (gradio_client sends its token there for the proxy, not for the app). */
-    static const char *const replaced[] = {"Content-Length",     "X-Forwarded-For",
-                                           "X-Forwarded-Proto",  "X-Forwarded-Host",
-                                           "X-HF-Authorization", "Expect"};
+    static const char *const replaced[] = {
+        "Content-Length",     "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+        "X-HF-Authorization", "Expect",          HTTP_HOP_HEADER};
     for (size_t i = 0; i < sizeof replaced / sizeof replaced[0]; i++)
         if (util_streq_nocase(name, replaced[i]))
             return true;
@@ -205,6 +205,37 @@ static void put_app_cookies(buf *out, const char *value)
     buf_free(&kept);
 }
 
+/* The framing headers of the request as forwarded (its body is re-framed),
+ * and the end of the head. */
+static void put_framing(forward_exchange *ex, buf *out)
+{
+    http_request *req = ex->req;
+    if (ex->websocket) {
+        buf_puts(out, "Connection: upgrade\r\n");
+        put_header(out, "Upgrade", http_header_get(req, "Upgrade"));
+    }
+    if (ex->chunked_in)
+        buf_puts(out, "Transfer-Encoding: chunked\r\n");
+    else if (req->content_length >= 0)
+        buf_printf(out, "Content-Length: %lld\r\n", (long long)req->content_length);
+    buf_puts(out, "\r\n");
+}
+
+/* To the main loop: the end-to-end headers as sent, and who sent them. */
+static void build_hop_head(forward_exchange *ex, buf *out)
+{
+    http_request *req = ex->req;
+    const char *connection = http_header_get(req, "Connection");
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const http_header *h = &req->headers[i];
+        if (!is_hop_by_hop(h->name, connection) && !util_streq_nocase(h->name, "Content-Length") &&
+            !util_streq_nocase(h->name, "Expect") && !util_streq_nocase(h->name, HTTP_HOP_HEADER))
+            put_header(out, h->name, h->value);
+    }
+    put_header(out, HTTP_HOP_HEADER, ex->opt.hop);
+    put_framing(ex, out);
+}
+
 static void build_request_head(forward_exchange *ex, buf *out)
 {
     http_request *req = ex->req;
@@ -214,6 +245,10 @@ static void build_request_head(forward_exchange *ex, buf *out)
     buf_append(out, " ", 1);
     buf_puts(out, req->url);
     buf_puts(out, " HTTP/1.1\r\n");
+    if (ex->opt.hop) {
+        build_hop_head(ex, out);
+        return;
+    }
     buf_puts(out, "X-Forwarded-For: ");
     for (size_t i = 0; i < req->nheaders; i++) {
         const http_header *h = &req->headers[i];
@@ -235,15 +270,7 @@ static void build_request_head(forward_exchange *ex, buf *out)
     }
     if (host)
         put_header(out, "X-Forwarded-Host", host);
-    if (ex->websocket) {
-        buf_puts(out, "Connection: upgrade\r\n");
-        put_header(out, "Upgrade", http_header_get(req, "Upgrade"));
-    }
-    if (ex->chunked_in)
-        buf_puts(out, "Transfer-Encoding: chunked\r\n");
-    else if (req->content_length >= 0)
-        buf_printf(out, "Content-Length: %lld\r\n", (long long)req->content_length);
-    buf_puts(out, "\r\n");
+    put_framing(ex, out);
 }
 
 /* ---- lifetime --------------------------------------------------------------- */
@@ -711,7 +738,9 @@ static void send_response_head(forward_exchange *ex, http_parser *p)
     const char *connection = rh_find(ex, "Connection");
     for (size_t i = 0; i < ex->nrh; i++) {
         const char *name = rh_name(ex, i);
-        if (!skip_response_header(name, connection, ex->upgrading))
+        /* the main loop answered with our request id: ours says it already */
+        bool ours = ex->opt.hop && util_streq_nocase(name, "X-Request-Id");
+        if (!ours && !skip_response_header(name, connection, ex->upgrading))
             http_resp_header(req, name, rh_value(ex, i));
     }
     if (ex->upgrading)

@@ -53,6 +53,10 @@ typedef struct forward_options {
      * instance may have changed or gone since). 0 and *t, or -1 for a 502.
      * NULL: the same target again. */
     int (*retarget)(void *owner, upstream_target *t);
+    /* Not an app but the daemon's main loop (workers.h): the request goes on
+     * as the client sent it (cookies, X-HF-Authorization and X-Forwarded-*
+     * kept, nothing added) plus this value in X-Hangar-Hop. NULL: an app. */
+    const char *hop;
 } forward_options;
 
 /* Takes req at head time. NULL when memory runs out (req is untouched, and

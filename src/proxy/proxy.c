@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app/app.h"
 #include "git/repo.h"
@@ -11,7 +12,9 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "proxy/forward.h"
+#include "proxy/routes.h"
 #include "proxy/upstream.h"
+#include "proxy/workers.h"
 #include "space/config.h"
 #include "space/lifecycle.h"
 #include "store/store.h"
@@ -99,6 +102,12 @@ static void options_init(void)
 {
     if (!options_configured)
         proxy_options_default(&options);
+}
+
+void proxy_options_get(proxy_options *out)
+{
+    pthread_once(&options_once, options_init);
+    *out = options;
 }
 
 /* ---- per-loop state ----------------------------------------------------------------- */
@@ -234,6 +243,11 @@ static bool label_valid(const char *label)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
             return false;
     return true;
+}
+
+bool proxy_space_label(const char *host, const char *domain, char *label, size_t size)
+{
+    return host_label(host, domain, label, size) && label_valid(label);
 }
 
 static size_t slot_index(const char *label)
@@ -605,6 +619,32 @@ static void ref_release(void *owner)
     free(owner);
 }
 
+/* The worker loops may serve this public, running space on their own from
+ * now on, until anything changes (routes.h). The main loop only publishes
+ * what it just served itself, from facts checked for this request. */
+static void publish_route(const space_slot *slot, const lifecycle_target *target)
+{
+    if (!workers_enabled() || slot->sp.is_private || routes_has(slot->label, target->generation))
+        return;
+    int netns_fd;
+    if (runtime_netns_fd(target->inst, &netns_fd) < 0)
+        return;
+    route_spec spec = {
+        .label = slot->label,
+        .space_id = slot->sp.id,
+        .netns_fd = netns_fd,
+        .port = target->port,
+        .generation = target->generation,
+        .metrics = slot->metrics,
+        .headers = slot->settings.headers,
+        .nheaders = slot->settings.nheaders,
+    };
+    if (routes_publish(&spec) < 0)
+        log_warn("proxy", "%s: cannot publish its route; the main loop serves it", slot->label);
+    if (netns_fd >= 0)
+        close(netns_fd);
+}
+
 static void serve_dynamic(http_request *req, proxy_loop *pl, app *a, space_slot *slot)
 {
     wake_queue *q = wake_queue_get(pl, slot, false);
@@ -657,6 +697,7 @@ static void serve_dynamic(http_request *req, proxy_loop *pl, app *a, space_slot 
     if (rc == LIFECYCLE_READY) {
         if (q)
             wake_done(q);
+        publish_route(slot, &target);
         forward_to(ex, &target);
         return;
     }

@@ -45,6 +45,11 @@ typedef struct proxy_options {
 void proxy_options_default(proxy_options *opt);
 /* Sets the options; once, before any loop serves. */
 void proxy_configure(const proxy_options *opt);
+/* The options in force (any thread). */
+void proxy_options_get(proxy_options *out);
+/* Whether host is "<label>.<domain>[:port]" with a label that can name a
+ * space; label then holds it, lower-cased. */
+bool proxy_space_label(const char *host, const char *domain, char *label, size_t size);
 
 /* Takes req when its Host names a space (true); false for any other host. */
 bool proxy_route(http_request *req);

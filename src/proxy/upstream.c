@@ -8,10 +8,10 @@
 #define WRITE_HIGH_WATER (256 * 1024) /* upstream_write asks callers to wait above */
 #define READ_BUFFER_SIZE (64 * 1024)
 
-/* Idle connections to one target (same connector, ctx and port). */
+/* Idle connections to one target (same connector, key and port). */
 typedef struct bucket {
     upstream_connect_fn connect;
-    void *ctx;
+    uint64_t key;
     int port;
     uint64_t generation;
     upstream_conn *idle; /* most recently used first */
@@ -86,9 +86,14 @@ void upstream_pool_stats_get(upstream_pool *pool, upstream_pool_stats *out)
     *out = pool->stats;
 }
 
+static uint64_t target_key(const upstream_target *t)
+{
+    return t->key ? t->key : (uint64_t)(uintptr_t)t->ctx;
+}
+
 static bool same_app(const bucket *b, const upstream_target *t)
 {
-    return b->connect == t->connect && b->ctx == t->ctx && b->port == t->port;
+    return b->connect == t->connect && b->key == target_key(t) && b->port == t->port;
 }
 
 static bucket *bucket_find(upstream_pool *pool, const upstream_target *t)
@@ -145,7 +150,7 @@ void upstream_pool_forget(upstream_pool *pool, void *ctx)
     bucket *b = pool->buckets;
     while (b) {
         bucket *next = b->next;
-        if (b->ctx == ctx)
+        if (b->key == (uint64_t)(uintptr_t)ctx)
             bucket_drain(b);
         b = next;
     }
@@ -286,6 +291,7 @@ static upstream_conn *pool_take(upstream_pool *pool, const upstream_target *t)
         return NULL;
     upstream_conn *uc = b->idle;
     bucket_unlink(uc);
+    uc->target = *t; /* the same app; ctx may be a newer object naming it */
     pool->stats.busy++;
     pool->stats.reused++;
     uv_ref((uv_handle_t *)&uc->tcp);
@@ -477,7 +483,7 @@ void upstream_release(upstream_conn *uc)
             return;
         }
         b->connect = uc->target.connect;
-        b->ctx = uc->target.ctx;
+        b->key = target_key(&uc->target);
         b->port = uc->target.port;
         b->generation = uc->target.generation;
         b->next = pool->buckets;

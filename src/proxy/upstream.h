@@ -26,7 +26,10 @@ typedef int (*upstream_connect_fn)(void *ctx, int port, uv_tcp_t *tcp, uv_connec
 
 typedef struct upstream_target {
     upstream_connect_fn connect;
-    void *ctx; /* the runtime instance (only compared, never dereferenced here) */
+    void *ctx; /* the runtime instance (passed to connect, never dereferenced here) */
+    /* Which app, for pooling, when ctx is not stable (a worker loop's route is
+     * a new object at each publish); 0: ctx itself. */
+    uint64_t key;
     int port;
     uint64_t generation;
 } upstream_target;
@@ -56,7 +59,8 @@ upstream_pool *upstream_pool_new(uv_loop_t *loop, uint64_t idle_timeout_ms, size
 void upstream_pool_free(upstream_pool *pool);
 uv_loop_t *upstream_pool_loop(upstream_pool *pool);
 void upstream_pool_stats_get(upstream_pool *pool, upstream_pool_stats *out);
-/* Closes the idle connections to ctx (its instance stopped). */
+/* Closes the idle connections to ctx (its instance stopped), or to the key
+ * (uintptr_t)ctx. */
 void upstream_pool_forget(upstream_pool *pool, void *ctx);
 
 /* A connection to t for one request: an idle one from the pool (*reused set,

@@ -1040,6 +1040,16 @@ int oci_connect(runtime_instance *ri, int port, uv_tcp_t *handle, uv_connect_t *
     return runtime_netns_connect(inst->netns_fd, port, handle, req, cb);
 }
 
+int oci_netns(runtime_instance *ri)
+{
+    oci_instance *inst = (oci_instance *)ri;
+    if (inst->exited || inst->stopping)
+        return UV_ESRCH;
+    if (!netns_ready(inst))
+        return UV_EAGAIN;
+    return inst->netns_fd;
+}
+
 int oci_listening_ports(runtime_instance *ri, int *ports, int max)
 {
     oci_instance *inst = (oci_instance *)ri;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,17 @@ int runtime_connect(runtime_instance *inst, int port, uv_tcp_t *handle, uv_conne
     if (inst->driver == RUNTIME_DRIVER_OCI)
         return oci_connect(inst, port, handle, req, cb);
     return sandbox_connect(inst, port, handle, req, cb);
+}
+
+int runtime_netns_fd(runtime_instance *inst, int *fd_out)
+{
+    int fd = inst->driver == RUNTIME_DRIVER_OCI ? oci_netns(inst) : sandbox_netns(inst);
+    if (fd < -1)
+        return fd;
+    *fd_out = -1;
+    if (fd >= 0 && (*fd_out = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+        return uv_translate_sys_error(errno);
+    return 0;
 }
 
 int runtime_listening_ports(runtime_instance *inst, int *ports, int max)
@@ -107,18 +119,27 @@ runtime_driver runtime_driver_for(runtime_mode mode, const char *sdk)
 
 /* A socket made inside netns_fd: the thread enters the namespace for the
  * socket() call only; the socket keeps the namespace it was made in. */
+static int daemon_netns = -1;
+static int daemon_netns_errno;
+
+static void daemon_netns_open(void)
+{
+    daemon_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    daemon_netns_errno = errno;
+}
+
+/* Any thread may call it (the proxy's worker loops too): setns() changes the
+ * calling thread only. */
 static int socket_in_netns(int netns_fd)
 {
-    static int daemon_netns = -1;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     if (netns_fd < 0) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         return fd < 0 ? -errno : fd;
     }
-    if (daemon_netns < 0) {
-        daemon_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (daemon_netns < 0)
-            return -errno;
-    }
+    pthread_once(&once, daemon_netns_open);
+    if (daemon_netns < 0)
+        return -daemon_netns_errno;
     if (setns(netns_fd, CLONE_NEWNET) < 0)
         return -errno;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -104,6 +104,11 @@ void runtime_stop(runtime_instance *inst, uint64_t grace_ms);
  * closes handle in every case. */
 int runtime_connect(runtime_instance *inst, int port, uv_tcp_t *handle, uv_connect_t *req,
                     uv_connect_cb cb);
+/* A new descriptor of the instance's network namespace in *fd_out (the
+ * caller closes it), or -1 there when the instance uses the daemon's own
+ * network: what runtime_netns_connect needs on any thread (the proxy's worker
+ * loops). 0, or the errors of runtime_connect. */
+int runtime_netns_fd(runtime_instance *inst, int *fd_out);
 /* TCP ports listening inside the instance (for "the app listens on 8000"
  * hints): how many were stored in ports, UV_EAGAIN before the namespace is
  * made, UV_ESRCH after the exit. With host_network these are the host's. */
@@ -152,6 +157,10 @@ struct runtime_instance {
  * that namespace. Same returns as runtime_connect. */
 int runtime_netns_connect(int netns_fd, int port, uv_tcp_t *handle, uv_connect_t *req,
                           uv_connect_cb cb);
+/* The namespace descriptor an instance connects through (not a copy), -1 for
+ * the daemon's own network, or the errors of runtime_connect. */
+int sandbox_netns(runtime_instance *inst);
+int oci_netns(runtime_instance *inst);
 /* Kills and removes what a previous run of this daemon left behind after it
  * was killed (SIGKILL, a crash): every sandbox whose name starts with prefix
  * (the daemon's instance tag), helper and app with it. Called at start-up,

@@ -676,6 +676,16 @@ int sandbox_connect(runtime_instance *ri, int port, uv_tcp_t *handle, uv_connect
     return runtime_netns_connect(inst->host_network ? -1 : inst->netns_fd, port, handle, req, cb);
 }
 
+int sandbox_netns(runtime_instance *ri)
+{
+    sandbox_instance *inst = (sandbox_instance *)ri;
+    if (inst->exited || inst->stopping)
+        return UV_ESRCH;
+    if (!inst->ready)
+        return UV_EAGAIN;
+    return inst->host_network ? -1 : inst->netns_fd;
+}
+
 int sandbox_listening_ports(runtime_instance *ri, int *ports, int max)
 {
     sandbox_instance *inst = (sandbox_instance *)ri;

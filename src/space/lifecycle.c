@@ -24,6 +24,7 @@
 #include "lib/util.h"
 #include "space/logs.h"
 #include "proxy/metrics.h"
+#include "proxy/routes.h"
 #include "space/events.h"
 #include "store/store.h"
 
@@ -182,6 +183,7 @@ static void update_stage(lc_space *ls)
     const char *stage = compute_stage(ls);
     if (ls->stage && strcmp(ls->stage, stage) == 0)
         return;
+    routes_invalidate();
     ls->stage = stage;
     metrics_stage_set(ls->sp.full_id, ls->deleted ? NULL : stage);
     log_info("lifecycle", "%s: %s%s%s", ls->sp.full_id, stage, ls->failure ? " - " : "",
@@ -511,6 +513,7 @@ static void on_instance_exit(runtime_instance *rt, const runtime_exit *ex, void 
     (void)rt;
     lc_instance *inst = arg;
     lc_space *ls = inst->ls;
+    routes_invalidate();
     bool was_current = ls->current == inst, was_next = ls->next == inst;
     if (was_current)
         ls->current = NULL;
@@ -558,6 +561,7 @@ static void become_healthy(lc_instance *inst)
                      secs);
     if (ls->next == inst) {
         lc_instance *old = ls->current;
+        routes_invalidate(); /* traffic moves to the new instance */
         ls->current = inst;
         ls->next = NULL;
         if (old)
@@ -1201,6 +1205,7 @@ static void start_instance(lc_space *ls, build_job *job)
 
 static void stop_instance(lc_instance *inst)
 {
+    routes_invalidate(); /* no worker loop sends it another request */
     if (inst->stop_requested)
         return;
     inst->stop_requested = true;
