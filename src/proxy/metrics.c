@@ -253,6 +253,36 @@ static void render_wakes(buf *out, buf *labels)
     }
 }
 
+static _Atomic int nloops;
+static _Atomic uint64_t loop_requests[METRICS_LOOPS_MAX][2]; /* served by the loop, handed on */
+
+void metrics_loops(int n)
+{
+    atomic_store(&nloops, n < 0 ? 0 : n > METRICS_LOOPS_MAX ? METRICS_LOOPS_MAX : n);
+}
+
+void metrics_loop_request(int loop, bool handed_on)
+{
+    if (loop >= 0 && loop < METRICS_LOOPS_MAX)
+        atomic_fetch_add_explicit(&loop_requests[loop][handed_on], 1, memory_order_relaxed);
+}
+
+static void render_loops(buf *out)
+{
+    int n = atomic_load(&nloops);
+    if (!n)
+        return;
+    put_help(out, "hangar_proxy_loop_requests_total", "counter",
+             "Requests each proxy loop took: served by itself (a running public space), or "
+             "handed to the main loop.");
+    for (int i = 0; i < n; i++)
+        for (int on = 0; on < 2; on++)
+            buf_printf(out, "hangar_proxy_loop_requests_total{loop=\"%d\",served=\"%s\"} %llu\n", i,
+                       on ? "main" : "loop",
+                       (unsigned long long)atomic_load_explicit(&loop_requests[i][on],
+                                                                memory_order_relaxed));
+}
+
 typedef struct stage_count {
     const char *stage;
     int n;
@@ -297,6 +327,7 @@ char *metrics_render(void)
     render_wakes(&out, &labels);
     render_stages(&out);
     pthread_mutex_unlock(&registry_lock);
+    render_loops(&out);
     buf_free(&labels);
     if (!out.data)
         buf_puts(&out, "");

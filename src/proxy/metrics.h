@@ -42,6 +42,11 @@ void metrics_wake(metrics_space *m, double seconds);
 void metrics_stage_set(const char *space_id, const char *stage);
 void metrics_build_observe(const char *space_id, double seconds, bool ok);
 
+/* The proxy's loops (workers.h): how many there are, and each request a loop
+ * took, served by itself or handed to the main loop. */
+#define METRICS_LOOPS_MAX 64
+void metrics_loops(int n);
+void metrics_loop_request(int loop, bool handed_on);
 /* The whole exposition as a new string (caller frees), or NULL. */
 char *metrics_render(void);
 

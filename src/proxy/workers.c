@@ -211,6 +211,7 @@ static void worker_on_head(http_request *req)
     route *r = proxy_space_label(http_header_get(req, "Host"), domain, label, sizeof label)
                    ? routes_get(label)
                    : NULL;
+    metrics_loop_request(w->index, !r);
     if (r)
         serve_route(w, req, r);
     else
@@ -362,6 +363,7 @@ int workers_start(app *a, int n, http_head_cb on_head, char *err, size_t errsize
         return -1;
     }
     W.n = n;
+    metrics_loops(n);
     for (int i = 0; i < n; i++) {
         if (worker_init(&W.w[i], i, &a->config.limits) < 0) {
             snprintf(err, errsize, "cannot make proxy loop %d", i);

@@ -278,9 +278,9 @@ def running(tmp_path_factory):
     """One daemon for the module (builds are slow) with a running proxy test app.
     ASan's quarantine is kept small so RSS shows what the daemon itself holds."""
     tmp = tmp_path_factory.mktemp("proxy")
-    h = Hangar(tmp / "data", env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:"
-                                                  "quarantine_size_mb=8",
-                                  "HANGAR_UPSTREAM_TIMEOUT": "2"})
+    h = Hangar(tmp / "data", ["--proxy-loops", "2"],
+               env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:quarantine_size_mb=8",
+                    "HANGAR_UPSTREAM_TIMEOUT": "2"})
     h.start()
     try:
         repo = deploy(h, "app", None, files={"README.md": APP_README, "app.py": BACKEND.read_text()})
@@ -528,3 +528,101 @@ def test_private_running_space(running):
     seen = dict((k.lower(), v) for k, v in r.json()["headers"])
     assert "x-hf-authorization" not in seen
     assert seen["authorization"] == "Basic YXBwOnNlY3JldA=="
+
+
+def loop_requests(h):
+    """hangar_proxy_loop_requests_total as {(loop, served): count}."""
+    text = requests.get(h.url + "/metrics", headers=h.headers()).text
+    counts = {}
+    for line in text.splitlines():
+        if line.startswith("hangar_proxy_loop_requests_total{"):
+            labels, value = line[len("hangar_proxy_loop_requests_total{"):].split("} ")
+            pairs = dict(p.split("=") for p in labels.split(","))
+            counts[(pairs["loop"].strip('"'), pairs["served"].strip('"'))] = int(value)
+    return counts
+
+
+def access_lines(h, request_id):
+    return [line for line in h.log().splitlines()
+            if '"type":"access"' in line and f'"request_id":"{request_id}"' in line]
+
+
+@needs_root
+def test_every_loop_serves_running_spaces(running):
+    """--proxy-loops 2: both loops take connections and serve a running public
+    space themselves; what they hand to the main loop is still logged once,
+    with the client's address."""
+    h = running
+    assert app_get(h, "admin-app", "/hello").status_code == 200  # the main loop publishes its route
+    before = loop_requests(h)
+    assert {loop for loop, _ in before} == {"0", "1"}
+
+    def session_run(results):
+        with requests.Session() as s:
+            for _ in range(25):
+                r = s.get(h.url + "/hello", headers={"Host": f"admin-app.localhost:{h.port}"})
+                results.append(r.status_code)
+
+    results = []
+    threads = [threading.Thread(target=session_run, args=(results,)) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200] * 400
+    after = loop_requests(h)
+    by_loop = {loop: after[(loop, "loop")] - before.get((loop, "loop"), 0) for loop in ("0", "1")}
+    handed_on = sum(after[(loop, "main")] - before.get((loop, "main"), 0) for loop in ("0", "1"))
+    print(f"served by each loop: {by_loop}; handed to the main loop: {handed_on}")
+    assert sum(by_loop.values()) >= 360, (by_loop, handed_on)
+    assert min(by_loop.values()) > 0, by_loop  # 16 connections, each accepted by either loop
+
+    # Served by a loop: the app sees the client's address once; the hop header never.
+    r = app_get(h, "admin-app", "/headers")
+    seen = dict((k.lower(), v) for k, v in r.json()["headers"])
+    assert seen["x-forwarded-for"] == "127.0.0.1"
+    assert "x-hangar-hop" not in seen
+    assert len(access_lines(h, r.headers["X-Request-Id"])) == 1
+    # Handed on: logged once, by the main loop, with the client's address.
+    r = requests.get(h.url + "/api/health")
+    assert r.status_code == 200
+    assert "," not in r.headers["X-Request-Id"]  # one header: the loop's and main's are one id
+    for _ in range(50):
+        lines = access_lines(h, r.headers["X-Request-Id"])
+        if lines:
+            break
+        time.sleep(0.02)
+    assert len(lines) == 1 and '"remote":"127.0.0.1"' in lines[0], lines
+
+
+@needs_root
+def test_a_space_made_private_is_private_at_once(running):
+    """The loops serve a public space from a route; making it private must
+    not leave a window where they still serve it to anyone."""
+    h = running
+    api = client(h)
+    with requests.Session() as s:
+        host = {"Host": f"admin-app.localhost:{h.port}"}
+        for _ in range(5):
+            assert s.get(h.url + "/hello", headers=host).status_code == 200
+        api.update_repo_settings("admin/app", private=True, repo_type="space")
+        try:
+            assert s.get(h.url + "/hello", headers=host).status_code == 401
+            assert app_get(h, "admin-app", "/hello").status_code == 401
+        finally:
+            api.update_repo_settings("admin/app", private=False, repo_type="space")
+        assert s.get(h.url + "/hello", headers=host).status_code == 200
+
+
+def test_the_main_loops_listener_takes_only_signed_requests(hangar):
+    """Worker loops hand requests to the main loop on a loopback port; a
+    request there without the per-start secret is refused."""
+    import re
+    m = re.search(r"handed-on requests on port (\d+)", hangar.log())
+    assert m, hangar.log()[-2000:]
+    port = int(m.group(1))
+    assert requests.get(f"http://127.0.0.1:{port}/api/health").status_code == 403
+    forged = {"X-Hangar-Hop": "0" * 32 + " 10.9.9.9 forged"}
+    assert requests.get(f"http://127.0.0.1:{port}/api/health", headers=forged).status_code == 403
+    assert requests.get(hangar.url + "/api/health", headers=forged).status_code == 200
+    assert "10.9.9.9" not in hangar.log()
