@@ -15,8 +15,11 @@
 #define READ_PAUSE_BYTES (256 * 1024) /* stop reading when this much is unparsed */
 #define WRITE_HIGH_WATER (256 * 1024) /* http_resp_write asks callers to wait above */
 
-/* CONN_RAW: a handler took the connection over after a 101 (no more HTTP). */
-typedef enum { CONN_IDLE, CONN_HEAD, CONN_BODY, CONN_HANDLING, CONN_RAW } conn_state;
+/* CONN_RAW: a handler took the connection over after a 101 (no more HTTP).
+ * CONN_LINGER: answered before the whole body came; what still comes is read
+ * and dropped until the client closes or LINGER_MS pass (conn_linger). */
+typedef enum { CONN_IDLE, CONN_HEAD, CONN_BODY, CONN_HANDLING, CONN_RAW, CONN_LINGER } conn_state;
+#define LINGER_MS 2000
 
 struct http_conn {
     uv_tcp_t tcp;
@@ -626,6 +629,38 @@ static void conn_finish(http_conn *c)
 
 static void conn_arm_timer(http_conn *c, uint64_t ms);
 
+static void on_conn_timer(uv_timer_t *t);
+
+static void on_linger_shutdown(uv_shutdown_t *sr, int status)
+{
+    (void)status; /* the timer or the client's end closes it */
+    free(sr);
+}
+
+/* The response is out but the client may still be sending a body nobody
+ * reads. Closing now would make the kernel reset the connection (unread data
+ * → RST), and the client could lose the response it is about to read: a 413
+ * or 401 answered at head time, or the main loop's answer relayed by a worker
+ * loop. So our side is shut down once the response is written, and the rest
+ * is read and dropped until the client closes, for at most LINGER_MS (as
+ * nginx's lingering_close). */
+static void conn_linger(http_conn *c)
+{
+    if (c->closing)
+        return;
+    c->state = CONN_LINGER;
+    c->paused = false;
+    c->in.len = 0;
+    uv_shutdown_t *sr = malloc(sizeof *sr);
+    if (!sr || uv_shutdown(sr, (uv_stream_t *)&c->tcp, on_linger_shutdown) < 0) {
+        free(sr);
+        conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, on_conn_timer, LINGER_MS, 0);
+    conn_start_reading(c);
+}
+
 void http_resp_end(http_request *req)
 {
     http_conn *c = req->conn;
@@ -641,8 +676,10 @@ void http_resp_end(http_request *req)
     request_log(req);
     if (c->closing)
         return;
-    if (!req->message_complete)
-        c->close_after = true; /* the rest of the body would be misread as a request */
+    if (!req->message_complete) {
+        conn_linger(c); /* the rest of the body would be misread as a request */
+        return;
+    }
     if (c->close_after) {
         conn_finish(c);
         return;
@@ -861,10 +898,22 @@ static void on_conn_timer(uv_timer_t *t)
         else
             conn_close(c);
         break;
+    case CONN_LINGER:
+        conn_close(c);
+        break;
     case CONN_HANDLING:
     case CONN_RAW:
         break;
     }
+}
+
+/* How long the connection may stay silent now: idle between requests, or a
+ * body stalling (the handler may have chosen its own). */
+static uint64_t idle_timeout(const http_conn *c)
+{
+    if (c->state == CONN_BODY && c->req && c->req->stall_timeout_ms)
+        return c->req->stall_timeout_ms;
+    return c->server->limits.idle_timeout_ms;
 }
 
 static void conn_arm_timer(http_conn *c, uint64_t ms)
@@ -1128,6 +1177,8 @@ static int on_headers_complete(http_parser *p)
     c->server->on_head(req);
     if (c->closing || req->resp_started)
         return 0;
+    if (req->stall_timeout_ms)
+        conn_arm_timer(c, req->stall_timeout_ms);
     if (!req->on_body && req->content_length > 0 &&
         (uint64_t)req->content_length > req->body_limit) {
         conn_error_response(c, 413, "Request body too large");
@@ -1335,11 +1386,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     }
     if (nread == 0)
         return;
+    if (c->state == CONN_LINGER)
+        return; /* dropped: on_alloc gives the same buffer again (in.len stays 0) */
     c->in.len += (size_t)nread;
     c->in.data[c->in.len] = '\0';
     /* In CONN_HEAD the header timer keeps running: it bounds the whole head. */
     if (c->state == CONN_BODY || c->state == CONN_IDLE)
-        conn_arm_timer(c, c->server->limits.idle_timeout_ms);
+        conn_arm_timer(c, idle_timeout(c));
     conn_parse(c);
 }
 

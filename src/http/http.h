@@ -66,6 +66,10 @@ struct http_request {
     void (*on_abort)(http_request *req);
     /* The write queue drained after http_resp_write reported backpressure. */
     void (*on_drain)(http_request *req);
+    /* A body silent this long is cut; 0: the server's idle timeout. A worker
+     * loop handing a request on waits longer than the main loop, whose 408
+     * then reaches the client. Set at head time. */
+    uint64_t stall_timeout_ms;
     void *ctx;
 
     /* Path parameters captured by the router (owned, percent-decoded). */

@@ -60,7 +60,14 @@ struct forward_exchange {
     bool complete;   /* the response message ended */
     bool keep_alive; /* ...and the upstream connection may serve another */
     bool upstream_paused;
+    struct send_kick *kick;
 };
+
+/* Sends a waiting request head on the next loop turn (see maybe_send_request). */
+typedef struct send_kick {
+    uv_idle_t idle;
+    struct forward_exchange *ex; /* NULL once the exchange is gone */
+} send_kick;
 
 typedef struct tunnel {
     http_conn *client;
@@ -288,6 +295,8 @@ static void leave(forward_exchange *ex)
 
 static void exchange_free(forward_exchange *ex)
 {
+    if (ex->kick)
+        ex->kick->ex = NULL;
     if (ex->up)
         upstream_close(ex->up);
     if (ex->opt.release)
@@ -440,13 +449,52 @@ static void send_body_end(forward_exchange *ex)
 
 static void send_request(forward_exchange *ex);
 
+static void on_kick_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_kick(uv_idle_t *h)
+{
+    send_kick *k = h->data;
+    forward_exchange *ex = k->ex;
+    uv_idle_stop(h);
+    uv_close((uv_handle_t *)h, on_kick_closed);
+    if (!ex)
+        return;
+    ex->kick = NULL;
+    enter(ex);
+    if (!ex->doomed && ex->up_ready && !ex->head_sent)
+        send_request(ex);
+    leave(ex);
+}
+
+/* The head goes on the next loop turn, when the read that carried it has
+ * been parsed, even if no body byte came: the next hop may answer at once
+ * (a 413, a 401) without reading the body. */
+static void kick_later(forward_exchange *ex)
+{
+    send_kick *k = malloc(sizeof *k);
+    if (!k)
+        return; /* the first body byte sends it */
+    uv_idle_init(upstream_pool_loop(ex->pool), &k->idle);
+    k->idle.data = k;
+    k->ex = ex;
+    ex->kick = k;
+    uv_idle_start(&k->idle, on_kick);
+}
+
 /* Sends the head once a connection is open and the client's data so far has
  * been parsed: a request whose body turns out malformed in the same read
  * (a smuggling attempt) never reaches the app. */
 static void maybe_send_request(forward_exchange *ex)
 {
-    if (ex->up_ready && !ex->head_sent && (ex->body_done || ex->pending.len > 0))
+    if (!ex->up_ready || ex->head_sent)
+        return;
+    if (ex->body_done || ex->pending.len > 0)
         send_request(ex);
+    else if (!ex->kick)
+        kick_later(ex);
 }
 
 static int on_client_body(http_request *req, const char *data, size_t len)

@@ -17,9 +17,10 @@
 #include "space/lifecycle.h"
 
 #define WORKERS_MAX 64
-#define TOUCH_SLOTS 64     /* spaces whose last touch a worker remembers */
-#define TOUCH_EVERY_MS 200 /* a space's activity is reported at most this often */
-#define HOP_KEY 1          /* the pool's key of the main loop (routes use generations > 1) */
+#define TOUCH_SLOTS 64          /* spaces whose last touch a worker remembers */
+#define TOUCH_EVERY_MS 200      /* a space's activity is reported at most this often */
+#define HOP_KEY 1               /* the pool's key of the main loop (routes use generations > 1) */
+#define HOP_STALL_EXTRA_MS 2000 /* a handed-on body stalls this much longer here than there */
 
 typedef struct touch_slot {
     int64_t space_id;
@@ -198,6 +199,7 @@ static void hand_on(worker *w, http_request *req)
     }
     sprintf(hop, "%s %s %s", W.secret, req->remote[0] ? req->remote : "unknown", req->request_id);
     req->quiet = true; /* the main loop logs it, with the user it identified */
+    req->stall_timeout_ms = W.app->config.limits.idle_timeout_ms + HOP_STALL_EXTRA_MS;
     upstream_target t = {
         .connect = hop_connect, .ctx = &W, .key = HOP_KEY, .port = 1, .generation = 1};
     forward_start(ex, &t);
