@@ -30,8 +30,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static uv_loop_t loop;
-static http_server *server;
-static int port;
+static http_server *server, *hop_server;
+static int port, hop_port;
+/* An input whose first byte has its high bit set goes, without that byte, to
+ * a server that trusts only requests signed with this (as the main loop's
+ * listener for the worker loops does). */
+#define HOP_SECRET "0123456789abcdef0123456789abcdef"
 static size_t streamed;
 
 static void answer_buffered(http_request *req)
@@ -90,12 +94,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (!server || http_server_listen(server, "127.0.0.1:0") != 0)
         abort();
     port = http_server_port(server);
+    hop_server = http_server_new(&loop, &limits, on_head, NULL);
+    if (!hop_server || http_server_listen(hop_server, "127.0.0.1:0") != 0)
+        abort();
+    http_server_trust_hop(hop_server, HOP_SECRET);
+    hop_port = http_server_port(hop_server);
     return 0;
 }
 
-static int client_connect(void)
+static int client_connect(int to_port)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)to_port)};
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0)
@@ -122,7 +131,13 @@ static void check_answer(const char *out, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int fd = client_connect();
+    int to_port = port;
+    if (size && (data[0] & 0x80)) {
+        to_port = hop_port;
+        data++;
+        size--;
+    }
+    int fd = client_connect(to_port);
     size_t sent = 0, got = 0, cap = 1 << 16;
     char *out = malloc(cap);
     bool eof = false, shut = false;
