@@ -103,6 +103,15 @@ static const char *const migrations[] = {
     "CREATE TABLE space_storage ("
     "  space_id INTEGER PRIMARY KEY REFERENCES spaces(id) ON DELETE CASCADE,"
     "  tier TEXT NOT NULL);",
+    /* 8: a space's id is never given again (SQLite reuses the largest rowid once
+     * its row is deleted): builds, /data and the lifecycle's state are keyed
+     * by it, and a deleted space's are still being removed while a space made
+     * next, under the same name, starts. */
+    "CREATE TABLE space_last_id (id INTEGER NOT NULL);"
+    "INSERT INTO space_last_id SELECT coalesce(max(id), 0) FROM spaces;"
+    "CREATE TRIGGER spaces_last_id AFTER INSERT ON spaces BEGIN"
+    "  UPDATE space_last_id SET id = max(id, NEW.id);"
+    "END;",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -463,8 +472,9 @@ static int step_change(store *st, sqlite3_stmt *stmt, const char *what)
 int store_space_create(store *st, space *sp)
 {
     sqlite3_stmt *stmt =
-        prepare(st, "INSERT INTO spaces(hex_id, owner_id, owner, name, full_id, sdk, private,"
-                    " subdomain, sha, created_ms, last_modified_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+        prepare(st, "INSERT INTO spaces(id, hex_id, owner_id, owner, name, full_id, sdk, private,"
+                    " subdomain, sha, created_ms, last_modified_ms)"
+                    " VALUES((SELECT id + 1 FROM space_last_id),?,?,?,?,?,?,?,?,?,?,?)");
     if (!stmt)
         return STORE_ERROR;
     snprintf(sp->full_id, sizeof sp->full_id, "%s/%s", sp->owner, sp->name);

@@ -89,7 +89,7 @@ def test_first_run_seeds_examples_and_they_answer(tmp_path):
     names = examples()
     run = Run(tmp_path, names)
     try:
-        run.wait_for("Hangar is running.")
+        run.wait_for("Stop with Ctrl-C.")  # the whole message (written in pieces)
         out = run.output()
         assert run.token() in out
         for name in names:
@@ -131,7 +131,7 @@ def test_first_run_seeds_examples_and_they_answer(tmp_path):
     run = Run(tmp_path, names)
     try:
         start = time.time()
-        run.wait_for("Hangar is running.")
+        run.wait_for("Stop with Ctrl-C.")  # the whole message (written in pieces)
         wait_running(run, "admin/static-page", timeout=60)
         wait_running(run, "admin/iris-classifier", timeout=120)
         second_start = time.time() - start

@@ -101,8 +101,14 @@ static void test_spaces_visibility(void **state)
     n = 0;
     assert_int_equal(store_space_list(st, &q, list_count, &n), 1);
     assert_int_equal(store_event_add(st, sp.id, "commit", "{}"), STORE_OK);
+    int64_t deleted_id = sp.id;
     assert_int_equal(store_space_delete(st, sp.id), STORE_OK);
     assert_int_equal(store_space_get(st, "bob", "secret", &sp), STORE_NOTFOUND);
+    /* Made again under the same name: a new id, never the deleted one's (its
+     * builds and /data may still be being removed). */
+    snprintf(sp.hex_id, sizeof sp.hex_id, "%024d", 3);
+    assert_int_equal(store_space_create(st, &sp), STORE_OK);
+    assert_true(sp.id > deleted_id);
     store_close(st);
 }
 
