@@ -124,7 +124,7 @@ screenshots: $(BUILD)/san/hangar
 # loop share routes, metrics and the log): any race report fails them.
 .PHONY: test-tsan
 test-tsan: $(BUILD)/tsan/hangar
-	HANGAR_BIN=$(abspath $(BUILD))/tsan/hangar TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1" \
+	HANGAR_BIN=$(abspath $(BUILD))/tsan/hangar TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 exitcode=0" \
 		$(PYTEST) -q tests/e2e/test_proxy.py $(PYTEST_ARGS)
 
 # Benchmarks, never part of make test (root: the spaces run in the sandbox).
