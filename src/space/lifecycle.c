@@ -28,12 +28,15 @@
 #include "store/store.h"
 
 /* Health probes come often while an app is young and less often as its start
- * drags on (a twentieth of the time so far, within these bounds): a probe
- * finds an app at most ~5% of its own start time after it answers (a 300 ms
- * app within 15 ms, so a wake adds little to the start), and a Gradio app
- * taking 20 s is not polled a hundred times a second. */
-#define HEALTH_FIRST_MS 5
-#define HEALTH_INTERVAL_MIN_MS 10
+ * drags on (a fiftieth of the time so far, within these bounds). A probe of
+ * an app not yet listening is a refused connect() on the space's loopback,
+ * some tens of microseconds of the loop, so the first 100 ms are probed every
+ * 1-2 ms: a probe finds an app at most ~2% of its own start time after it
+ * answers (a 70 ms stdlib app within 2 ms, so a wake adds little to the
+ * start), and a Gradio app taking 20 s is polled 7 times a second. */
+#define HEALTH_FIRST_MS 1
+#define HEALTH_INTERVAL_DIVISOR 50
+#define HEALTH_INTERVAL_MIN_MS 1
 #define HEALTH_INTERVAL_MAX_MS 150
 #define STOP_GRACE_MS 10000
 #define CRASH_WINDOW_MS (10 * 60 * 1000)
@@ -653,7 +656,7 @@ static void startup_timed_out(lc_instance *inst)
 
 static uint64_t health_interval(const lc_instance *inst)
 {
-    uint64_t next = (util_mono_ms() - inst->started_ms) / 20;
+    uint64_t next = (util_mono_ms() - inst->started_ms) / HEALTH_INTERVAL_DIVISOR;
     if (next < HEALTH_INTERVAL_MIN_MS)
         return HEALTH_INTERVAL_MIN_MS;
     return next > HEALTH_INTERVAL_MAX_MS ? HEALTH_INTERVAL_MAX_MS : next;
