@@ -109,6 +109,7 @@ struct lc_space {
     bool storage_removed;     /* deleted: its /data is being removed */
     bool storage_wipe;        /* its storage was deleted: /data starts empty again */
     build_job *preload_job;   /* a build whose preload_from_hub is being fetched */
+    build_job *kept_job;      /* asleep: the build the app ran from, for the wake */
     uint64_t preload_gen;     /* which request preload_job is */
     bool preload_busy;        /* a preload runs on the thread pool */
     lc_waiter *waiters;
@@ -146,6 +147,12 @@ static void stop_everything(lc_space *ls);
 static void release_gpus_if_idle(lc_space *ls);
 static void maybe_shutdown_done(app *a);
 static void forget_space(lc_space *ls);
+
+static void drop_kept_build(lc_space *ls)
+{
+    build_free(ls->kept_job);
+    ls->kept_job = NULL;
+}
 
 /* ---- stage ------------------------------------------------------------- */
 
@@ -334,6 +341,7 @@ static void pump_queue(void)
 
 static void schedule_build(lc_space *ls)
 {
+    drop_kept_build(ls);
     if (ls->build) {
         /* Finish or cancel the running one first; this one follows. */
         ls->rebuild_pending = true;
@@ -1222,6 +1230,34 @@ static int64_t sleep_seconds(const lc_space *ls)
     return ls->sp.sleep_seconds;
 }
 
+/* A space going to sleep keeps its instance's build: the wake starts the app
+ * from it at once instead of a pass through the build (a checkout check in
+ * the thread pool, the config parsed again, the build log and its events:
+ * 3 to 5 ms of every wake). Any rebuild or stop drops it. */
+static void keep_build(lc_space *ls, lc_instance *inst)
+{
+    drop_kept_build(ls);
+    ls->kept_job = inst->job;
+    inst->job = NULL;
+}
+
+/* Starts a sleeping space from its kept build; false when there is none or it
+ * is stale (another commit, a factory rebuild asked for, files gone). */
+static bool wake_from_kept_build(lc_space *ls)
+{
+    build_job *job = ls->kept_job;
+    ls->kept_job = NULL;
+    if (!job)
+        return false;
+    if (ls->factory || strcmp(build_job_sha(job), ls->sp.sha) != 0 || !build_job_intact(job)) {
+        build_free(job);
+        return false;
+    }
+    preload_then_start(ls, job);
+    update_stage(ls);
+    return true;
+}
+
 static void on_sleep_timer(uv_timer_t *t)
 {
     (void)t;
@@ -1237,6 +1273,7 @@ static void on_sleep_timer(uv_timer_t *t)
                  (long long)secs);
         events_add(ls->a, ls->sp.id, "sleep", NULL);
         ls->sleeping = true;
+        keep_build(ls, inst);
         stop_instance(inst);
         ls->current = NULL;
         update_stage(ls);
@@ -1298,7 +1335,8 @@ int lifecycle_acquire(app *a, const space *sp, lifecycle_ready_cb cb, void *arg,
              * in the queue behind another space's build (minutes, with
              * --build-concurrency 1), so it may run beside those builds. */
             events_add(a, ls->sp.id, "wake", NULL);
-            run_build(ls);
+            if (!wake_from_kept_build(ls))
+                run_build(ls);
         } else {
             schedule_build(ls);
         }
@@ -1367,6 +1405,7 @@ static void forget_space(lc_space *ls)
             break;
         }
     }
+    drop_kept_build(ls);
     free(ls);
 }
 
@@ -1405,6 +1444,7 @@ void lifecycle_on_delete(app *a, int64_t space_id)
 
 static void stop_everything(lc_space *ls)
 {
+    drop_kept_build(ls);
     if (ls->gpu_job) {
         build_free(ls->gpu_job);
         ls->gpu_job = NULL;
@@ -1736,6 +1776,7 @@ void lifecycle_free(app *a)
     while (state.spaces) {
         lc_space *ls = state.spaces;
         state.spaces = ls->next_space;
+        build_free(ls->kept_job);
         free(ls);
     }
 }
