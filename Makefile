@@ -15,7 +15,13 @@ OPT_CFLAGS  := -O2 -g
 SAN_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 SAN_LDFLAGS := -fsanitize=address,undefined
 
-SRC       := $(shell find src -name '*.c' | sort)
+# The sandbox helper is a small program of its own (sandbox_main.c): the
+# daemon's binary takes ~10 ms to load, on the path of every space start.
+HELPER_MAIN := src/runtime/sandbox_main.c
+HELPER_SRC  := $(HELPER_MAIN) src/runtime/sandbox_exec.c src/runtime/cgroup.c src/lib/log.c \
+               src/lib/util.c
+HELPER_LIBS := $(shell pkg-config --libs jansson 2>/dev/null)
+SRC       := $(filter-out $(HELPER_MAIN),$(shell find src -name '*.c' | sort))
 LIB_SRC   := $(filter-out src/main.c,$(SRC))
 # The web UI's static files, compiled in (scripts/embed.sh).
 ASSETS    := $(sort $(wildcard src/ui/static/*))
@@ -33,7 +39,7 @@ VENV ?= $(HOME)/.cache/hangar/venv
 PYTEST ?= $(VENV)/bin/python -m pytest
 
 .PHONY: all deps run test unit e2e san format format-check clean install screenshots test-examples
-all: $(BUILD)/hangar
+all: $(BUILD)/hangar $(BUILD)/hangar-sandbox
 
 deps:
 	@./scripts/deps.sh
@@ -69,6 +75,14 @@ $(BUILD)/tsan/gen/ui_assets.o: $(GEN_SRC)
 	@echo "  CC    $< (thread sanitizer)"
 	$(Q)$(CC) $(CFLAGS_BASE) $(TSAN_CFLAGS) -c -o $@ $<
 
+$(BUILD)/hangar-sandbox: $(HELPER_SRC:%.c=$(BUILD)/obj/%.o)
+	@echo "  LD    $@"
+	$(Q)$(CC) -o $@ $^ $(HELPER_LIBS)
+
+$(BUILD)/san/hangar-sandbox: $(HELPER_SRC:%.c=$(BUILD)/san/%.o)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(SAN_LDFLAGS) -o $@ $^ $(HELPER_LIBS)
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
@@ -99,7 +113,7 @@ $(BUILD)/unit/%: tests/unit/%.c $(SAN_LIB)
 	@echo "  TEST  $@"
 	$(Q)$(CC) $(CFLAGS_BASE) $(SAN_CFLAGS) -Itests/unit -o $@ $< $(SAN_LIB) $(SAN_LDFLAGS) $(PKG_LIBS) -lcmocka
 
-san: $(BUILD)/san/hangar
+san: $(BUILD)/san/hangar $(BUILD)/san/hangar-sandbox
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
@@ -107,7 +121,7 @@ unit: $(UNIT_BIN)
 # Test files run three at a time (pytest-xdist, one file per worker at a time:
 # module fixtures stay whole); E2E_JOBS=1 runs them one after the other.
 E2E_JOBS ?= 3
-e2e: $(BUILD)/san/hangar $(BUILD)/hangar
+e2e: $(BUILD)/san/hangar $(BUILD)/san/hangar-sandbox $(BUILD)/hangar $(BUILD)/hangar-sandbox
 	HANGAR_BIN=$(abspath $(BUILD))/san/hangar $(PYTEST) -q $(if $(filter-out 1,$(E2E_JOBS)),-n $(E2E_JOBS) --dist loadfile) tests/e2e $(PYTEST_ARGS)
 
 # The example spaces including text-similarity, whose PyTorch is too heavy for make test.
@@ -155,19 +169,21 @@ bench-load: $(BUILD)/hangar
 	python3 bench/load.py --build $(BUILD) $(BENCH_ARGS)
 
 PREFIX ?= /usr/local
-install: $(BUILD)/hangar
+install: $(BUILD)/hangar $(BUILD)/hangar-sandbox
 	install -D -m 0755 $(BUILD)/hangar $(DESTDIR)$(PREFIX)/bin/hangar
+	install -D -m 0755 $(BUILD)/hangar-sandbox $(DESTDIR)$(PREFIX)/bin/hangar-sandbox
 	install -D -m 0644 docs/hangar.1 $(DESTDIR)$(PREFIX)/share/man/man1/hangar.1
 
 format:
-	clang-format -i $(SRC) $(shell find src tests/unit -name '*.h') $(UNIT_SRC)
+	clang-format -i $(SRC) $(HELPER_MAIN) $(shell find src tests/unit -name '*.h') $(UNIT_SRC)
 
 format-check:
-	clang-format --dry-run --Werror $(SRC) $(shell find src tests/unit -name '*.h') $(UNIT_SRC)
+	clang-format --dry-run --Werror $(SRC) $(HELPER_MAIN) $(shell find src tests/unit -name '*.h') $(UNIT_SRC)
 
 clean:
 	rm -rf $(BUILD)
 
 include tests/fuzz/fuzz.mk
 
--include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(TSAN_OBJ:.o=.d)
+-include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(TSAN_OBJ:.o=.d) $(BUILD)/obj/$(HELPER_MAIN:.c=.d) \
+	$(BUILD)/san/$(HELPER_MAIN:.c=.d)

@@ -1398,6 +1398,18 @@ const char *build_job_sha(const build_job *job)
     return job->sha;
 }
 
+bool build_job_intact(const build_job *job)
+{
+    char mark[4400];
+    if (!job->result.ok || job->result.driver != RUNTIME_DRIVER_SANDBOX)
+        return false;
+    snprintf(mark, sizeof mark, "%s/../" READY_MARK, job->result.app_dir);
+    if (access(mark, F_OK) < 0)
+        return false;
+    snprintf(mark, sizeof mark, "%s/" READY_MARK, job->result.env_dir);
+    return access(mark, F_OK) == 0;
+}
+
 int build_startup_timeout(const build_job *job)
 {
     return job->result.cfg_valid ? job->result.cfg.startup_duration_timeout

@@ -68,6 +68,10 @@ void build_free(build_job *job);
 
 const build_result *build_job_result(const build_job *job);
 const char *build_job_sha(const build_job *job);
+/* True while what a successful job made is still on disk, as a new build of
+ * the same commit would find it (its checkout and its environment): a kept
+ * job may start the app again without a build. Two access() calls. */
+bool build_job_intact(const build_job *job);
 /* startup_duration_timeout of the built config, in seconds. */
 int build_startup_timeout(const build_job *job);
 

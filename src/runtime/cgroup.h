@@ -45,7 +45,8 @@ cgroup_version cgroup_detect(char *err, size_t errsize);
  * and writes the limits; 0, or -1 with a reason in err (nothing left behind). */
 int cgroup_create(cgroup *cg, const char *name, const cgroup_limits *limits, char *err,
                   size_t errsize);
-/* Moves the calling process into the group directory dir; 0 or -1 with errno. */
+/* Moves the calling process into the group directory dir; 0 or -1 with errno.
+ * Cheapest from a process of one thread (see cgroup.c). */
 int cgroup_join(const char *dir);
 /* True when the kernel OOM-killed a process in the group. term_signal is the
  * signal the tree died of (v1 kernels without an oom_kill counter fall back to

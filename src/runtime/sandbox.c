@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -87,12 +88,39 @@ void sandbox_set_helper_path(const char *path)
     helper_path_override = path ? strdup(path) : NULL;
 }
 
+/* hangar-sandbox beside the daemon's own binary, or "" when there is none
+ * (looked up once). */
+static const char *sibling_helper(void)
+{
+    static char path[PATH_MAX];
+    static bool looked;
+    if (looked)
+        return path;
+    looked = true;
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return path;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return path;
+    *slash = '\0';
+    int len = snprintf(path, sizeof path, "%s/" SANDBOX_HELPER_BINARY, self);
+    if (len < 0 || (size_t)len >= sizeof path || access(path, X_OK) < 0)
+        path[0] = '\0';
+    return path;
+}
+
 static const char *helper_path(void)
 {
     if (helper_path_override)
         return helper_path_override;
     const char *env = getenv("HANGAR_SANDBOX_HELPER");
-    return env && *env ? env : "/proc/self/exe";
+    if (env && *env)
+        return env;
+    const char *sibling = sibling_helper();
+    return sibling[0] ? sibling : "/proc/self/exe";
 }
 
 /* ---- teardown ---------------------------------------------------------- */

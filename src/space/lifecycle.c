@@ -29,12 +29,15 @@
 #include "store/store.h"
 
 /* Health probes come often while an app is young and less often as its start
- * drags on (a twentieth of the time so far, within these bounds): a probe
- * finds an app at most ~5% of its own start time after it answers (a 300 ms
- * app within 15 ms, so a wake adds little to the start), and a Gradio app
- * taking 20 s is not polled a hundred times a second. */
-#define HEALTH_FIRST_MS 5
-#define HEALTH_INTERVAL_MIN_MS 10
+ * drags on (a fiftieth of the time so far, within these bounds). A probe of
+ * an app not yet listening is a refused connect() on the space's loopback,
+ * some tens of microseconds of the loop, so the first 100 ms are probed every
+ * 1-2 ms: a probe finds an app at most ~2% of its own start time after it
+ * answers (a 70 ms stdlib app within 2 ms, so a wake adds little to the
+ * start), and a Gradio app taking 20 s is polled 7 times a second. */
+#define HEALTH_FIRST_MS 1
+#define HEALTH_INTERVAL_DIVISOR 50
+#define HEALTH_INTERVAL_MIN_MS 1
 #define HEALTH_INTERVAL_MAX_MS 150
 #define STOP_GRACE_MS 10000
 #define CRASH_WINDOW_MS (10 * 60 * 1000)
@@ -107,6 +110,7 @@ struct lc_space {
     bool storage_removed;     /* deleted: its /data is being removed */
     bool storage_wipe;        /* its storage was deleted: /data starts empty again */
     build_job *preload_job;   /* a build whose preload_from_hub is being fetched */
+    build_job *kept_job;      /* asleep: the build the app ran from, for the wake */
     uint64_t preload_gen;     /* which request preload_job is */
     bool preload_busy;        /* a preload runs on the thread pool */
     lc_waiter *waiters;
@@ -144,6 +148,12 @@ static void stop_everything(lc_space *ls);
 static void release_gpus_if_idle(lc_space *ls);
 static void maybe_shutdown_done(app *a);
 static void forget_space(lc_space *ls);
+
+static void drop_kept_build(lc_space *ls)
+{
+    build_free(ls->kept_job);
+    ls->kept_job = NULL;
+}
 
 /* ---- stage ------------------------------------------------------------- */
 
@@ -333,6 +343,7 @@ static void pump_queue(void)
 
 static void schedule_build(lc_space *ls)
 {
+    drop_kept_build(ls);
     if (ls->build) {
         /* Finish or cancel the running one first; this one follows. */
         ls->rebuild_pending = true;
@@ -657,7 +668,7 @@ static void startup_timed_out(lc_instance *inst)
 
 static uint64_t health_interval(const lc_instance *inst)
 {
-    uint64_t next = (util_mono_ms() - inst->started_ms) / 20;
+    uint64_t next = (util_mono_ms() - inst->started_ms) / HEALTH_INTERVAL_DIVISOR;
     if (next < HEALTH_INTERVAL_MIN_MS)
         return HEALTH_INTERVAL_MIN_MS;
     return next > HEALTH_INTERVAL_MAX_MS ? HEALTH_INTERVAL_MAX_MS : next;
@@ -1224,6 +1235,34 @@ static int64_t sleep_seconds(const lc_space *ls)
     return ls->sp.sleep_seconds;
 }
 
+/* A space going to sleep keeps its instance's build: the wake starts the app
+ * from it at once instead of a pass through the build (a checkout check in
+ * the thread pool, the config parsed again, the build log and its events:
+ * 3 to 5 ms of every wake). Any rebuild or stop drops it. */
+static void keep_build(lc_space *ls, lc_instance *inst)
+{
+    drop_kept_build(ls);
+    ls->kept_job = inst->job;
+    inst->job = NULL;
+}
+
+/* Starts a sleeping space from its kept build; false when there is none or it
+ * is stale (another commit, a factory rebuild asked for, files gone). */
+static bool wake_from_kept_build(lc_space *ls)
+{
+    build_job *job = ls->kept_job;
+    ls->kept_job = NULL;
+    if (!job)
+        return false;
+    if (ls->factory || strcmp(build_job_sha(job), ls->sp.sha) != 0 || !build_job_intact(job)) {
+        build_free(job);
+        return false;
+    }
+    preload_then_start(ls, job);
+    update_stage(ls);
+    return true;
+}
+
 static void on_sleep_timer(uv_timer_t *t)
 {
     (void)t;
@@ -1239,6 +1278,7 @@ static void on_sleep_timer(uv_timer_t *t)
                  (long long)secs);
         events_add(ls->a, ls->sp.id, "sleep", NULL);
         ls->sleeping = true;
+        keep_build(ls, inst);
         stop_instance(inst);
         ls->current = NULL;
         update_stage(ls);
@@ -1300,7 +1340,8 @@ int lifecycle_acquire(app *a, const space *sp, lifecycle_ready_cb cb, void *arg,
              * in the queue behind another space's build (minutes, with
              * --build-concurrency 1), so it may run beside those builds. */
             events_add(a, ls->sp.id, "wake", NULL);
-            run_build(ls);
+            if (!wake_from_kept_build(ls))
+                run_build(ls);
         } else {
             schedule_build(ls);
         }
@@ -1369,6 +1410,7 @@ static void forget_space(lc_space *ls)
             break;
         }
     }
+    drop_kept_build(ls);
     free(ls);
 }
 
@@ -1407,6 +1449,7 @@ void lifecycle_on_delete(app *a, int64_t space_id)
 
 static void stop_everything(lc_space *ls)
 {
+    drop_kept_build(ls);
     if (ls->gpu_job) {
         build_free(ls->gpu_job);
         ls->gpu_job = NULL;
@@ -1738,6 +1781,7 @@ void lifecycle_free(app *a)
     while (state.spaces) {
         lc_space *ls = state.spaces;
         state.spaces = ls->next_space;
+        build_free(ls->kept_job);
         free(ls);
     }
 }
