@@ -186,6 +186,25 @@ const char *http_status_text(int status)
 
 /* ---- requests ---------------------------------------------------------- */
 
+/* The connection's bits then the counter in hex, at least 8 digits each, by
+ * hand: this runs for every request. The counter keeps its low 44 bits so
+ * the id fits (19 characters). */
+static void request_id_make(char out[20], uint32_t conn, uint64_t counter)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tail[11];
+    size_t n = 0;
+    for (int i = 7; i >= 0; i--)
+        *out++ = hex[(conn >> (i * 4)) & 15];
+    counter &= (UINT64_C(1) << 44) - 1;
+    do {
+        tail[sizeof tail - ++n] = hex[counter & 15];
+        counter >>= 4;
+    } while (counter || n < 8);
+    memcpy(out, tail + sizeof tail - n, n);
+    out[n] = '\0';
+}
+
 static http_request *request_new(http_conn *c)
 {
     http_request *req = calloc(1, sizeof *req);
@@ -199,8 +218,7 @@ static http_request *request_new(http_conn *c)
     buf_init(&req->body);
     buf_init(&req->resp_head);
     memcpy(req->remote, c->remote, sizeof req->remote);
-    snprintf(req->request_id, sizeof req->request_id, "%08x%08llx", (unsigned)(uintptr_t)c >> 4,
-             (unsigned long long)++c->server->request_counter);
+    request_id_make(req->request_id, (uint32_t)((uintptr_t)c >> 4), ++c->server->request_counter);
     return req;
 }
 
@@ -257,7 +275,14 @@ static void access_time(char out[32])
         strftime(prefix, sizeof prefix, "%Y-%m-%dT%H:%M:%S", &tm);
         last = secs;
     }
-    snprintf(out, 32, "%s.%03dZ", prefix, (int)(ms % 1000));
+    int frac = (int)(ms % 1000);
+    size_t len = strlen(prefix);
+    memcpy(out, prefix, len);
+    out[len] = '.';
+    out[len + 1] = (char)('0' + frac / 100);
+    out[len + 2] = (char)('0' + frac / 10 % 10);
+    out[len + 3] = (char)('0' + frac % 10);
+    memcpy(out + len + 4, "Z", 2);
 }
 
 static void on_flush_check(uv_check_t *h);
@@ -270,7 +295,7 @@ static void request_log(http_request *req)
     if (req->quiet)
         return;
     buf *line = &log_line;
-    char num[96], ts[32];
+    char ts[32];
     buf_reset(line);
     buf_puts(line, "{\"type\":\"access\",\"remote\":");
     json_put_string(line, req->remote);
@@ -281,10 +306,13 @@ static void request_log(http_request *req)
         json_put_string(line, req->url);
     else
         buf_puts(line, "null");
-    int n = snprintf(
-        num, sizeof num, ",\"status\":%d,\"bytes\":%llu,\"ms\":%llu,\"request_id\":", req->status,
-        (unsigned long long)req->resp_bytes, (unsigned long long)(util_mono_ms() - req->start_ms));
-    buf_append(line, num, (size_t)n);
+    buf_puts(line, ",\"status\":");
+    buf_put_u64(line, (uint64_t)(req->status < 0 ? 0 : req->status));
+    buf_puts(line, ",\"bytes\":");
+    buf_put_u64(line, req->resp_bytes);
+    buf_puts(line, ",\"ms\":");
+    buf_put_u64(line, util_mono_ms() - req->start_ms);
+    buf_puts(line, ",\"request_id\":");
     json_put_string(line, req->request_id);
     buf_puts(line, ",\"user\":");
     if (req->user)
@@ -292,7 +320,9 @@ static void request_log(http_request *req)
     else
         buf_puts(line, "null");
     access_time(ts);
-    buf_printf(line, ",\"time\":\"%s\"}", ts);
+    buf_puts(line, ",\"time\":\"");
+    buf_puts(line, ts);
+    buf_puts(line, "\"}");
     if (line->data) {
         log_access_line(line->data);
         uv_check_start(&req->server->flusher, on_flush_check); /* no-op when started */
@@ -549,11 +579,21 @@ void http_resp_begin(http_request *req, int status, int64_t content_length)
 
     buf head;
     buf_init(&head);
-    buf_printf(&head, "HTTP/1.1 %d %s\r\nServer: hangar\r\nDate: %s\r\nX-Request-Id: %s\r\n",
-               status, http_status_text(status), http_date(), req->request_id);
+    /* by hand, not printf: this runs for every response */
+    buf_puts(&head, "HTTP/1.1 ");
+    buf_put_u64(&head, (uint64_t)(status < 100 || status > 999 ? 500 : status));
+    buf_append(&head, " ", 1);
+    buf_puts(&head, http_status_text(status));
+    buf_puts(&head, "\r\nServer: hangar\r\nDate: ");
+    buf_puts(&head, http_date());
+    buf_puts(&head, "\r\nX-Request-Id: ");
+    buf_puts(&head, req->request_id);
+    buf_puts(&head, "\r\n");
     if (status_has_body(status)) {
         if (content_length >= 0) {
-            buf_printf(&head, "Content-Length: %lld\r\n", (long long)content_length);
+            buf_puts(&head, "Content-Length: ");
+            buf_put_u64(&head, (uint64_t)content_length);
+            buf_puts(&head, "\r\n");
         } else if (req->http_major == 1 && req->http_minor >= 1) {
             buf_puts(&head, "Transfer-Encoding: chunked\r\n");
             req->resp_chunked = true;

@@ -99,3 +99,26 @@ char *buf_detach(buf *b)
     buf_init(b);
     return p;
 }
+
+int buf_put_u64(buf *b, uint64_t v)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[sizeof digits - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return buf_append(b, digits + sizeof digits - n, n);
+}
+
+int buf_put_hex(buf *b, uint64_t v, int width)
+{
+    static const char hex[] = "0123456789abcdef";
+    char digits[16];
+    size_t n = 0;
+    do {
+        digits[sizeof digits - ++n] = hex[v & 15];
+        v >>= 4;
+    } while (v || (int)n < width);
+    return buf_append(b, digits + sizeof digits - n, n);
+}

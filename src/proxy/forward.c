@@ -223,8 +223,11 @@ static void put_framing(forward_exchange *ex, buf *out)
     }
     if (ex->chunked_in)
         buf_puts(out, "Transfer-Encoding: chunked\r\n");
-    else if (req->content_length >= 0)
-        buf_printf(out, "Content-Length: %lld\r\n", (long long)req->content_length);
+    else if (req->content_length >= 0) {
+        buf_puts(out, "Content-Length: ");
+        buf_put_u64(out, (uint64_t)req->content_length);
+        buf_puts(out, "\r\n");
+    }
     buf_puts(out, "\r\n");
 }
 

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +63,24 @@ static void test_reserve_overflow_fails(void **state)
     buf_free(&b);
 }
 
+static void test_numbers_as_printf_writes_them(void **state)
+{
+    (void)state;
+    static const uint64_t values[] = {0, 7, 10, 99, 100, 4096, 65535, 1234567890123ULL, UINT64_MAX};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        char want[64];
+        buf b;
+        buf_init(&b);
+        assert_int_equal(buf_put_u64(&b, values[i]), 0);
+        buf_puts(&b, "|");
+        assert_int_equal(buf_put_hex(&b, values[i], 8), 0);
+        snprintf(want, sizeof want, "%llu|%08llx", (unsigned long long)values[i],
+                 (unsigned long long)values[i]);
+        assert_string_equal(b.data, want);
+        buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -69,6 +88,7 @@ int main(void)
         cmocka_unit_test(test_grows_past_initial_capacity),
         cmocka_unit_test(test_binary_data),
         cmocka_unit_test(test_reserve_overflow_fails),
+        cmocka_unit_test(test_numbers_as_printf_writes_them),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
