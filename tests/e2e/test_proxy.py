@@ -515,6 +515,32 @@ def test_wake_does_not_wait_behind_a_build(running):
 
 
 @needs_root
+def test_commit_while_asleep_is_served_after_the_wake(running):
+    """A wake starts the app from the build it kept when the space went to
+    sleep, unless main moved meanwhile: then the new commit is what answers."""
+    h = running
+    api = client(h)
+    repo = deploy(h, "later", None, files={"README.md": APP_README, "app.py": BACKEND.read_text()})
+    wait_stage(h, repo, "RUNNING", timeout=600)
+    api.set_space_sleep_time(repo, 1)
+    wait_stage(h, repo, "SLEEPING", timeout=60)
+    assert app_get(h, "admin-later", "/hello", timeout=60).text == "hello world\n"
+    wait_stage(h, repo, "SLEEPING", timeout=60)
+    newer = BACKEND.read_text().replace('b"hello world\\n"', 'b"hello again\\n"')
+    assert newer != BACKEND.read_text()
+    commit_raw(h, repo, {"app.py": newer})
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        r = app_get(h, "admin-later", "/hello", timeout=120)
+        if r.status_code == 200 and r.text == "hello again\n":
+            break
+        assert r.text in ("hello world\n", "hello again\n") or r.status_code == 503, r.text
+        time.sleep(1)
+    assert r.text == "hello again\n", r.text
+    api.set_space_sleep_time(repo, -1)
+
+
+@needs_root
 def test_private_running_space(running):
     h = running
     deploy(h, "hidden", None, private=True,

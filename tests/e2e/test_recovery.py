@@ -6,6 +6,7 @@ there, every repository passes `git fsck`, the database passes
 gone, and every space is back at its stage within 30 s. A killed app comes
 back after its crash backoff. A full disk refuses writes with clear errors and
 damages nothing already stored."""
+import errno
 import hashlib
 import os
 import signal
@@ -433,13 +434,14 @@ def full_disk_checks(d, gitenv, tmp_path):
     # A disk full to the last block: the database's writes fail too, each
     # with an answer, and the daemon goes on serving reads.
     filler = d.data_dir / "filler"
-    with open(filler, "wb") as f:
-        try:
+    try:
+        with open(filler, "wb") as f:
             while True:
                 f.write(b"\0" * (64 << 10))
                 f.flush()
-        except OSError:
-            pass
+    except OSError as e:
+        # full: while writing, or already (then even making the file is refused)
+        assert e.errno == errno.ENOSPC, e
     r = requests.post(d.url + "/api/repos/create", headers=d.headers(),
                       json={"name": "more", "type": "space", "sdk": "static"})
     assert r.status_code == 507, (r.status_code, r.text)
@@ -454,7 +456,7 @@ def full_disk_checks(d, gitenv, tmp_path):
     assert requests.get(d.url + "/api/health").status_code == 200
     r = requests.get(f"{d.url}/spaces/{repo}/resolve/main/index.html", headers=d.headers())
     assert r.status_code == 200 and r.text == "<p>kept</p>\n"
-    filler.unlink()
+    filler.unlink(missing_ok=True)
     commit_raw(d, repo, {"later.txt": "room again"}, summary="later")
     client(d).create_repo("admin/more", repo_type="space", space_sdk="static")
     check_storage(d)
