@@ -83,10 +83,14 @@ auth_result auth_check_token(store *st, const char *token, auth_identity *out)
         return AUTH_INVALID;
     char hash[AUTH_HASH_LEN + 1];
     auth_token_hash(token, hash);
-    int rc = store_token_by_hash(st, hash, &out->token, &out->user);
-    if (rc == STORE_NOTFOUND)
+    return auth_from_lookup(store_token_by_hash(st, hash, &out->token, &out->user), out);
+}
+
+auth_result auth_from_lookup(int store_rc, auth_identity *out)
+{
+    if (store_rc == STORE_NOTFOUND)
         return AUTH_INVALID;
-    if (rc != STORE_OK)
+    if (store_rc != STORE_OK)
         return AUTH_FAILED;
     out->authenticated = true;
     return AUTH_OK;

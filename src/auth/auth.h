@@ -42,6 +42,10 @@ auth_result auth_check_from(store *st, const char *remote, const char *token, au
 auth_result auth_identify(store *st, const http_request *req, auth_identity *out);
 /* Looks a raw token up. */
 auth_result auth_check_token(store *st, const char *token, auth_identity *out);
+/* What a store lookup of credentials (a token's or a session's hash, which
+ * filled out) means: AUTH_OK (out marked authenticated), AUTH_INVALID when
+ * nothing matched, AUTH_FAILED when the store failed. */
+auth_result auth_from_lookup(int store_rc, auth_identity *out);
 bool auth_can_write(const auth_identity *id);
 
 /* Creates a token for user and prints nothing; the plain token goes to out. */

@@ -91,13 +91,7 @@ void session_random_id(char out[SESSION_ID_LEN + 1])
 /* The live session with this digest (of its id, or as a pass names it). */
 static auth_result session_by_digest(store *st, const char *digest, auth_identity *out)
 {
-    int rc = store_session_by_hash(st, digest, &out->token, &out->user);
-    if (rc == STORE_NOTFOUND)
-        return AUTH_INVALID;
-    if (rc != STORE_OK)
-        return AUTH_FAILED;
-    out->authenticated = true;
-    return AUTH_OK;
+    return auth_from_lookup(store_session_by_hash(st, digest, &out->token, &out->user), out);
 }
 
 auth_result session_identify(store *st, const http_request *req, auth_identity *out)

@@ -485,16 +485,22 @@ sys.exit(1)
 """
 
 
+def asleep(h, name):
+    """A running test app named name, left to go to sleep (sleep time 1 s)."""
+    repo = deploy(h, name, None, files={"README.md": APP_README, "app.py": BACKEND.read_text()})
+    wait_stage(h, repo, "RUNNING", timeout=600)
+    client(h).set_space_sleep_time(repo, 1)
+    wait_stage(h, repo, "SLEEPING", timeout=60)
+    return repo
+
+
 @needs_root
 def test_wake_does_not_wait_behind_a_build(running):
     """With one build at a time (the default), a sleeping space still wakes
     at once while another space's build holds the slot."""
     h = running
     api = client(h)
-    repo = deploy(h, "doze", None, files={"README.md": APP_README, "app.py": BACKEND.read_text()})
-    wait_stage(h, repo, "RUNNING", timeout=600)
-    api.set_space_sleep_time(repo, 1)
-    wait_stage(h, repo, "SLEEPING", timeout=60)
+    repo = asleep(h, "doze")
     busy = deploy(h, "busy", None)
     commit_raw(h, busy, {"README.md": APP_README, "app.py": "", "requirements.txt": "./slow\n",
                          "slow/setup.py": SLOW_SETUP})
@@ -520,10 +526,7 @@ def test_commit_while_asleep_is_served_after_the_wake(running):
     sleep, unless main moved meanwhile: then the new commit is what answers."""
     h = running
     api = client(h)
-    repo = deploy(h, "later", None, files={"README.md": APP_README, "app.py": BACKEND.read_text()})
-    wait_stage(h, repo, "RUNNING", timeout=600)
-    api.set_space_sleep_time(repo, 1)
-    wait_stage(h, repo, "SLEEPING", timeout=60)
+    repo = asleep(h, "later")
     assert app_get(h, "admin-later", "/hello", timeout=60).text == "hello world\n"
     wait_stage(h, repo, "SLEEPING", timeout=60)
     newer = BACKEND.read_text().replace('b"hello world\\n"', 'b"hello again\\n"')
